@@ -1,0 +1,41 @@
+"""Shared test set-up: no network, ever.
+
+``HF_HUB_OFFLINE=1`` is set before anything imports transformers, and it is inherited by
+the Jupyter kernels that papermill and nbval start. In this process, any socket
+connection to a non-loopback address raises ``OSError``, so a test that would
+reach the network fails instead of hanging or quietly downloading.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address) -> None:
+    host = address[0] if isinstance(address, tuple) else address
+    try:
+        local = isinstance(host, str) and (host == "localhost" or ipaddress.ip_address(host).is_loopback)
+    except ValueError:
+        local = False
+    if self.family == socket.AF_UNIX or local:
+        return _connect(self, address)
+    raise OSError(f"tests must not use the network (tried to connect to {address!r})")
+
+
+socket.socket.connect = _loopback_only
+_getaddrinfo = socket.getaddrinfo
+
+
+def _no_dns(host, *args, **kwargs):
+    if host in (None, "localhost") or str(host).startswith("127.") or host == "::1":
+        return _getaddrinfo(host, *args, **kwargs)
+    raise OSError(f"tests must not use the network (tried to resolve {host!r})")
+
+
+socket.getaddrinfo = _no_dns

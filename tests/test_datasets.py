@@ -1,0 +1,148 @@
+"""transferlib.datasets: every default dataset loads offline, checked, with source and license."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import transferlib as tl
+from transferlib.assets import datasets_dir, sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPECTED = {  # name: (train, test, number of classes)
+    "tuxpaint_photos": (136, 34, 6),
+    "animal_mnist": (8000, 2000, 10),
+    "fashion_mnist": (60000, 10000, 10),
+    "mnist5k": (4000, 1000, 10),
+    "digits": (1437, 360, 10),
+    "sms_spam": (3889, 973, 2),
+    "tweet_sentiment": (18249, 4563, 2),
+    "tweet_sentiment_3class": (29794, 7449, 3),
+}
+
+
+def test_catalogue_is_complete():
+    assert set(tl.list_datasets()) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_dataset_loads_with_source_and_license(name):
+    n_train, n_test, n_classes = EXPECTED[name]
+    train = tl.load_dataset(name, split="train")
+    test = tl.load_dataset(name, split="test")
+    assert (len(train), len(test)) == (n_train, n_test)
+    assert len(train.classes) == n_classes == len(set(train.targets))
+    assert train.info.source and train.info.license
+    x, y = train[0]
+    assert 0 <= y < n_classes
+    if name.startswith(("sms", "tweet")):
+        assert isinstance(x, str) and x
+    else:
+        assert isinstance(x, Image.Image)
+    # stratified: every class keeps (about) the same share in both splits
+    share_train = np.bincount(train.targets) / len(train)
+    share_test = np.bincount(test.targets) / len(test)
+    assert np.abs(share_train - share_test).max() < 0.02
+
+
+def test_splits_are_disjoint_and_complete():
+    texts = lambda split: tl.load_dataset("sms_spam", split=split).texts  # noqa: E731
+    train, test, everything = texts("train"), texts("test"), texts("all")
+    assert len(train) + len(test) == len(everything)
+    assert sorted(train + test) == sorted(everything)
+
+
+def test_class_names_match_the_sources():
+    assert tl.load_dataset("animal_mnist").classes[:3] == ["bear", "bird", "cat"]
+    assert tl.load_dataset("fashion_mnist", split="test").classes[9] == "Ankle boot"
+    assert tl.load_dataset("tuxpaint_photos").classes == ["bird", "fish", "flower", "fruit", "insect", "mammal"]
+    assert tl.load_dataset("sms_spam").classes == ["ham", "spam"]
+
+
+def test_transform_is_applied():
+    _, weights = tl.load_model("mobilenet_v2", pretrained=False)
+    x, _ = tl.load_dataset("tuxpaint_photos", split="test", transform=weights.transforms())[0]
+    assert tuple(x.shape) == (3, 224, 224)
+
+
+def test_transparent_photos_become_rgb_on_white():
+    image, _ = tl.load_dataset("tuxpaint_photos", split="all")[0]
+    assert image.mode == "RGB"
+    assert image.getpixel((0, 0)) == (255, 255, 255)  # the cut-out's transparent corner
+
+
+def test_bad_split_and_unknown_name():
+    with pytest.raises(ValueError, match="split must be one of"):
+        tl.load_dataset("digits", split="validation")
+    with pytest.raises(ValueError, match="Known datasets: tuxpaint_photos"):
+        tl.load_dataset("cifar10")
+    assert len(tl.load_dataset("fashion_mnist", split="all")) == 70_000  # official train + test
+
+
+def test_every_shipped_file_matches_its_checksum():
+    root = datasets_dir()
+    listed = dict(line.split("  ")[::-1] for line in (root / "SHA256SUMS").read_text().splitlines())
+    shipped = {p.relative_to(root).as_posix() for p in root.rglob("*")
+               if p.is_file() and p.suffix in {".gz", ".npz", ".png", ".tsv"}}
+    assert shipped == set(listed)
+    for name, digest in listed.items():
+        assert sha256(root / name) == digest, name
+
+
+def test_datasets_readme_credits_every_folder():
+    readme = (ROOT / "datasets" / "README.md").read_text()
+    for folder in ("tuxpaint_photos", "animal_mnist", "fashion_mnist", "sms_spam"):
+        assert f"`{folder}/`" in readme
+        assert any((ROOT / "datasets" / folder / f).exists() for f in ("LICENSE", "COPYING"))
+
+
+@pytest.fixture
+def datasets_copy(tmp_path, monkeypatch):
+    copy = tmp_path / "datasets"
+    shutil.copytree(datasets_dir(), copy)
+    monkeypatch.setenv("TRANSFERLIB_DATASETS", str(copy))
+    return copy
+
+
+@pytest.mark.parametrize("name, file", [
+    ("animal_mnist", "animal_mnist/animal_mnist.npz"),
+    ("fashion_mnist", "fashion_mnist/t10k-labels-idx1-ubyte.gz"),
+    ("sms_spam", "sms_spam/sms_spam.tsv"),
+    ("tuxpaint_photos", "tuxpaint_photos/fish/bluegroper.png"),
+])
+def test_corrupted_file_gives_an_error_naming_it(datasets_copy, name, file):
+    path = datasets_copy / file
+    path.write_bytes(path.read_bytes()[:-10])  # truncated
+    with pytest.raises(tl.ChecksumError, match=Path(file).name):
+        tl.load_dataset(name, split="test")
+
+
+def test_missing_datasets_folder_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLIB_DATASETS", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="TRANSFERLIB_DATASETS"):
+        tl.load_dataset("animal_mnist")
+
+
+def test_own_image_folder_any_image_mode(tmp_path):
+    for cls, mode in [("a", "RGBA"), ("a", "L"), ("b", "CMYK"), ("b", "P")]:
+        (tmp_path / cls).mkdir(exist_ok=True)
+        Image.new(mode, (40, 30)).save(tmp_path / cls / f"{mode}.{'jpg' if mode == 'CMYK' else 'png'}")
+    photos = tl.load_image_folder(tmp_path)
+    assert photos.classes == ["a", "b"] and len(photos) == 4
+    assert all(photos[i][0].mode == "RGB" for i in range(len(photos)))
+
+
+def test_own_image_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        tl.load_image_folder(tmp_path / "missing")
+    (tmp_path / "empty_class").mkdir()
+    with pytest.raises(FileNotFoundError, match="one sub-folder per class|class sub-folders"):
+        tl.load_image_folder(tmp_path)
+    (tmp_path / "empty_class" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(OSError, match="broken.png"):
+        tl.load_image_folder(tmp_path)[0]

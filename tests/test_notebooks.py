@@ -1,0 +1,77 @@
+"""Every lesson notebook follows the course conventions and runs in fast mode under papermill.
+
+New notebooks in notebooks/ are picked up automatically. nbval replays the same notebooks
+as a learner would (default parameters) and compares their stored outputs; see the
+``addopts`` in pyproject.toml and docs/authoring.md.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_course_has_lessons():
+    assert NOTEBOOKS, f"no lesson notebooks (NN_name.ipynb) found in {NOTEBOOK_DIR}"
+    stray = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb") if p not in NOTEBOOKS)
+    assert not stray, f"notebooks must be named NN_topic.ipynb: {stray}"
+
+
+def test_readme_lists_exactly_the_lessons_that_exist():
+    linked = set(re.findall(r"\(notebooks/(\d\d_[\w-]+\.ipynb)\)", (ROOT / "README.md").read_text()))
+    missing = sorted(name for name in linked if not (NOTEBOOK_DIR / name).exists())
+    assert not missing, f"README.md links lessons that do not exist: {missing}"
+    unlisted = sorted(p.name for p in NOTEBOOKS if p.name not in linked)
+    assert not unlisted, f"lessons missing from README.md: {unlisted}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_conventions(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.kernelspec.name == "python3", "kernel must be python3 (docs/authoring.md)"
+    tagged = [c for c in code_cells(nb) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one code cell must be tagged `parameters`"
+    assert re.search(r"^FAST\s*=\s*False\b", tagged[0].source, re.M), "the parameters cell sets FAST = False"
+    assert re.search(r"^SEED\s*=", tagged[0].source, re.M), "the parameters cell sets SEED"
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "In this lesson you will" in text, "objectives at the top"
+    assert "## Summary" in text and "## Exercises" in text
+    source = "\n".join(c.source for c in code_cells(nb))
+    assert "assert " in source, "a lesson asserts the figures it teaches"
+    assert source.count("### BEGIN SOLUTION") == source.count("### END SOLUTION") >= 1
+    for cell in code_cells(nb):
+        if "### BEGIN SOLUTION" in cell.source:
+            assert "exercise" in cell.metadata.get("tags", []), "solution cells are tagged `exercise`"
+    assert all(c.outputs for c in code_cells(nb) if "check" in c.metadata.get("tags", [])), \
+        "outputs must be stored (nbval compares them): run the notebook and save it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_in_fast_mode(path, tmp_path):
+    out = tmp_path / path.name
+    start = time.perf_counter()
+    pm.execute_notebook(str(path), str(out), parameters={"FAST": True}, kernel_name="python3",
+                        cwd=str(NOTEBOOK_DIR), progress_bar=False)
+    seconds = time.perf_counter() - start
+    nb = nbformat.read(out, as_version=4)
+    cells = code_cells(nb)
+    ran = [c for c in cells if c.execution_count is not None]
+    assert ran, "papermill executed no cell"
+    assert len(ran) == len(cells), f"{len(cells) - len(ran)} code cells did not run"
+    injected = [c for c in cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "FAST = True" in injected[0].source
+    print(f"{path.name}: {len(ran)} cells in {seconds:.1f} s (fast mode)")
