@@ -1,23 +1,46 @@
 """transferlib: the small PyTorch helper library of the transfer-learning course.
 
     >>> import transferlib as tl
-    >>> model, weights = tl.load_model("mobilenet_v2")
-    >>> cats = tl.load_dataset("tuxpaint_photos", transform=weights.transforms())
+    >>> model, weights = tl.build_classifier("mobilenet_v2", num_classes=6)
+    >>> tl.freeze_all_but_last(model, 1); print(tl.summary(model))
+    >>> train = tl.load_dataset("tuxpaint_photos", transform=tl.image_transform(weights))
+    >>> history = tl.fit(model, tl.make_loader(train, shuffle=True), epochs=3)
 
-One concept per module: ``models`` (pretrained networks by name), ``datasets``
-(the course's offline data and your own folders or CSVs), ``assets`` (where
-files live, checksums, offline detection).
+One concept per module, read in this order:
+
+- ``assets``    where files live, checksums, offline detection
+- ``models``    pretrained networks by name, with their preprocessing
+- ``datasets``  the course's data, your own folders and CSVs, transforms, k-shot, loaders
+- ``freezing``  blocks, freeze / unfreeze, the BatchNorm policy, ``summary``
+- ``heads``     a new classifier on a pretrained backbone
+- ``training``  ``fit``, ``evaluate``, checkpoints, ``lr_find``, gradual unfreezing, LP-FT
+- ``features``  extract once, cache, train heads and probes on the cache
+- ``probing``   activations by layer, linear CKA, probes by depth
+- ``plots``     curves, confusion matrices, image grids, filters, feature maps
 """
 
 from .assets import ChecksumError, OfflineError, is_offline
-from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, list_datasets, load_dataset,
-                       load_image_folder)
+from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, image_transform, k_shot, list_datasets,
+                       load_dataset, load_image_folder, load_text_csv, make_loader, text_loader)
+from .features import cached_features, extract_features, logistic_probe, train_head
+from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
+from .heads import Classifier, build_classifier, build_text_classifier, make_head, replace_head
 from .models import Weights, list_models, load_model, load_text_model
+from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, plot_history
+from .probing import activations, linear_cka, probe_by_depth
+from .training import (Evaluation, History, evaluate, fit, gradual_unfreeze, load_checkpoint, lp_ft, lr_find,
+                       make_optimizer, param_groups, pick_device, save_checkpoint)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArrayImageDataset", "ChecksumError", "DatasetInfo", "OfflineError", "TextDataset", "Weights",
-    "is_offline", "list_datasets", "list_models", "load_dataset", "load_image_folder", "load_model",
-    "load_text_model",
+    "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "History", "OfflineError",
+    "TextDataset", "Weights", "activations", "blocks", "build_classifier", "build_text_classifier",
+    "cached_features", "evaluate", "extract_features", "fit", "freeze", "freeze_all_but_last",
+    "gradual_unfreeze", "image_grid", "image_transform", "is_offline", "k_shot", "linear_cka",
+    "list_datasets", "list_models", "load_checkpoint", "load_dataset", "load_image_folder", "load_model",
+    "load_text_csv", "load_text_model", "logistic_probe", "lp_ft", "lr_find", "make_head", "make_loader",
+    "make_optimizer", "param_groups", "pick_device", "plot_confusion", "plot_feature_maps", "plot_filters",
+    "plot_history", "probe_by_depth", "replace_head", "save_checkpoint", "summary", "text_loader",
+    "train_head", "unfreeze",
 ]

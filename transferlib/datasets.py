@@ -22,17 +22,19 @@ import gzip
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets as tvd
 
 from .assets import datasets_dir, verify
 
 __all__ = ["DatasetInfo", "ArrayImageDataset", "TextDataset", "list_datasets", "load_dataset",
-           "load_image_folder"]
+           "load_image_folder", "load_text_csv", "image_transform", "k_shot", "make_loader", "text_loader",
+           "TextCollator", "ToRGB"]
 
 SPLITS = ("train", "test", "all")
 
@@ -102,6 +104,11 @@ def _open_rgb(path: str) -> Image.Image:
             img.load()
     except Exception as err:  # PIL raises several types for broken files
         raise OSError(f"Cannot read the image {path}: {err}. Delete or replace that file.") from None
+    return _flatten_alpha(img)
+
+
+def _flatten_alpha(img: Image.Image) -> Image.Image:
+    """RGB; transparent pixels become white (cut-out photos), grey and CMYK are converted."""
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -123,10 +130,14 @@ def load_image_folder(root: str | Path, transform: Callable | None = None) -> tv
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder. Pass a folder with one sub-folder per class.")
     try:
-        return tvd.ImageFolder(str(root), transform=transform, loader=_open_rgb)
+        folder = tvd.ImageFolder(str(root), transform=transform, loader=_open_rgb)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{root} holds no images in class sub-folders ({err}). "
                                 "Put each class's images in root/<class name>/.") from None
+    if len(folder.classes) < 2:
+        raise ValueError(f"{root} has images of one class only ({folder.classes[0]!r}). A classifier needs at "
+                         "least two: add a sub-folder per class.")
+    return folder
 
 
 # --------------------------------------------------------------------------- the course's datasets
@@ -286,3 +297,127 @@ def _text(name: str) -> tuple[list[str], list[int], list[str]]:
                 texts.append(text)
                 targets.append(classes.index(row["sentiment"]))
     return texts, targets, classes
+
+
+# --------------------------------------------------------------------------- preparing data for a model
+
+def image_transform(weights: Any, augment: bool = False, size: int | None = None) -> Callable:
+    """The preprocessing of ``weights``, for any image: grey, RGBA or CMYK become RGB first.
+
+    ``size`` overrides the resolution (``size=64`` is 12x cheaper than 224 on a CPU, and
+    enough for 28 px data). ``augment=True`` adds a random resized crop and a horizontal
+    flip *before* the weights' own resize, crop and normalisation.
+
+    >>> train = load_dataset("animal_mnist", transform=image_transform(weights, augment=True, size=64))
+    """
+    from torchvision.transforms import v2
+
+    ref = weights.transforms()
+    crop = size or ref.crop_size[0]
+    resize = size or ref.resize_size[0]
+    steps: list[Callable] = [ToRGB()]
+    if augment:
+        steps += [v2.RandomResizedCrop(resize, scale=(0.6, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+    steps.append(type(ref)(crop_size=crop, resize_size=resize, mean=ref.mean, std=ref.std,
+                           interpolation=ref.interpolation))
+    return v2.Compose(steps)
+
+
+class ToRGB:
+    """Any PIL image to RGB (transparency onto white). A class, so its repr is stable for cache keys."""
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        return img if img.mode == "RGB" else _flatten_alpha(img)
+
+    def __repr__(self) -> str:
+        return "ToRGB()"
+
+
+def k_shot(dataset: Dataset, k: int, seed: int = 0) -> Subset:
+    """A stratified subset with ``k`` examples of every class, drawn with ``seed``.
+
+    >>> few = k_shot(train, k=10, seed=0)     # 10 labels per class
+    """
+    targets = np.asarray(dataset.targets)
+    counts = np.bincount(targets, minlength=len(dataset.classes))
+    if k < 1 or k > counts.min():
+        smallest = dataset.classes[int(counts.argmin())]
+        raise ValueError(f"k must be between 1 and {counts.min()} (class {smallest!r} has only "
+                         f"{counts.min()} examples), not {k}.")
+    rng = np.random.default_rng(seed)
+    index = np.sort(np.concatenate([rng.choice(np.flatnonzero(targets == c), k, replace=False)
+                                    for c in range(len(dataset.classes))]))
+    subset = Subset(dataset, index.tolist())
+    subset.targets = targets[index].tolist()
+    subset.classes = dataset.classes
+    return subset
+
+
+def make_loader(dataset: Dataset, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
+                num_workers: int = 0, collate_fn: Callable | None = None) -> DataLoader:
+    """A DataLoader for a small CPU: batches of 32, no worker processes by default.
+
+    Worker processes cost start-up time and memory and misbehave in some notebook
+    front ends; on 2 cores the model's own threads are the better use. Shuffling is
+    seeded, so the same ``seed`` gives the same batches.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=num_workers, collate_fn=collate_fn)
+
+
+def load_text_csv(path: str | Path, text_column: str = "text", label_column: str = "label") -> TextDataset:
+    """Your own texts: a CSV file with a text column and a label column (any label values).
+
+    >>> reviews = load_text_csv("reviews.csv", text_column="review", label_column="stars")
+    >>> reviews.classes          # the sorted distinct labels
+    """
+    path = Path(path)
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {text_column, label_column} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path} has no column {', '.join(sorted(map(repr, missing)))}. Its columns are: "
+                             f"{', '.join(reader.fieldnames or [])}. Pass text_column= and label_column=.")
+        rows = list(reader)
+    if not rows:
+        raise ValueError(f"{path} has a header but no rows.")
+    for line, row in enumerate(rows, start=2):
+        if not (row[text_column] or "").strip():
+            raise ValueError(f"{path}, line {line}: the text is empty. Remove that row or fill it in.")
+    classes = sorted({row[label_column] for row in rows})
+    info = DatasetInfo(path.stem, f"{len(rows)} texts from {path.name}", str(path), "yours")
+    return TextDataset([row[text_column] for row in rows], [classes.index(row[label_column]) for row in rows],
+                       classes, info)
+
+
+class TextCollator:
+    """Turns a list of ``(text, label)`` into ``(tokenizer batch, labels)``, truncating at the model's limit.
+
+    Truncation is reported once, with how many texts were cut so far.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length or min(tokenizer.model_max_length, 512)
+        self.warned = False
+
+    def __call__(self, items: list[tuple[str, int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        texts = [t for t, _ in items]
+        if any(not t.strip() for t in texts):
+            raise ValueError("An empty text reached the tokenizer. Drop empty texts from the dataset first.")
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt", return_overflowing_tokens=False, return_length=False)
+        if not self.warned and batch["input_ids"].shape[1] == self.max_length:
+            long = sum(len(self.tokenizer(t)["input_ids"]) > self.max_length for t in texts)
+            if long:
+                print(f"Note: texts longer than {self.max_length} tokens are truncated to {self.max_length} "
+                      f"(the model's limit). Said once.")
+                self.warned = True
+        return dict(batch), torch.tensor([y for _, y in items])
+
+
+def text_loader(dataset: TextDataset, tokenizer: Any, batch_size: int = 16, shuffle: bool = False,
+                seed: int = 0, max_length: int | None = None) -> DataLoader:
+    """A DataLoader of tokenized text batches for a :class:`TextDataset`."""
+    return make_loader(dataset, batch_size, shuffle, seed, collate_fn=TextCollator(tokenizer, max_length))

@@ -1,0 +1,37 @@
+"""Small, fast fixtures shared by the unit tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+
+class LabelledTensors(TensorDataset):
+    """A TensorDataset with ``classes`` and ``targets``, like the course's datasets."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> None:
+        super().__init__(x, y)
+        self.targets = y.tolist()
+        self.classes = [f"c{i}" for i in range(num_classes)]
+
+
+def blobs(n: int = 120, dim: int = 16, num_classes: int = 3, seed: int = 0, noise: float = 1.0) -> LabelledTensors:
+    """Gaussian blobs: learnable in a few epochs by a tiny network."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(num_classes, dim, generator=torch.Generator().manual_seed(123)) * 2
+    y = torch.arange(n) % num_classes
+    x = centres[y] + noise * torch.randn(n, dim, generator=g)
+    return LabelledTensors(x, y, num_classes)
+
+
+class TinyNet(nn.Module):
+    """Linear -> BatchNorm -> ReLU -> Dropout -> Linear, so BatchNorm and dropout are exercised."""
+
+    def __init__(self, dim: int = 16, num_classes: int = 3) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(dim, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2))
+        self.fc = nn.Linear(32, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x))

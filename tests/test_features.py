@@ -1,0 +1,114 @@
+"""Feature extraction and its cache, heads and probes on features, probing by depth, plots."""
+
+from __future__ import annotations
+
+import matplotlib
+import pytest
+import torch
+
+import transferlib as tl
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def setup():
+    model, weights = tl.build_classifier("mobilenet_v2", 6)
+    transform = tl.image_transform(weights, size=96)
+    train = tl.load_dataset("tuxpaint_photos", "train", transform=transform)
+    test = tl.load_dataset("tuxpaint_photos", "test", transform=transform)
+    return model, weights, train, test
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLIB_CACHE", str(tmp_path))
+
+
+def test_extraction_is_eval_mode_without_gradients(setup):
+    model, _, _, test = setup
+    model.train()
+    feats, labels = tl.extract_features(model.backbone, test, progress=False)
+    assert model.training, "the caller's mode is restored"
+    assert feats.shape == (34, 1280) and not feats.requires_grad
+    assert labels.tolist() == test.targets
+    x = torch.stack([test[i][0] for i in range(4)])
+    with torch.no_grad():
+        expected = model.backbone.eval()(x)
+    model.train()
+    assert torch.allclose(feats[:4], expected, atol=1e-5)
+
+
+def test_cache_is_reused_and_never_stale(setup, tmp_path):
+    model, weights, train, test = setup
+    first = tl.cached_features(model.backbone, test, progress=False)
+    files = list((tmp_path / "features").glob("*.safetensors"))
+    assert len(files) == 1
+    again = tl.cached_features(model.backbone, test, progress=False)
+    assert torch.equal(first[0], again[0]) and len(list((tmp_path / "features").iterdir())) == 1
+
+    other_transform = tl.load_dataset("tuxpaint_photos", "test", transform=tl.image_transform(weights, size=64))
+    tl.cached_features(model.backbone, other_transform, progress=False)
+    tl.cached_features(model.backbone, tl.k_shot(train, 2), progress=False)
+    changed = tl.build_classifier("mobilenet_v2", 6, pretrained=False)[0].backbone
+    tl.cached_features(changed, test, progress=False)
+    assert len(list((tmp_path / "features").glob("*.safetensors"))) == 4
+
+
+def test_heads_and_probe_on_cached_features(setup):
+    model, _, train, test = setup
+    f, y = tl.cached_features(model.backbone, train, progress=False)
+    ft, yt = tl.cached_features(model.backbone, test, progress=False)
+    head, history = tl.train_head(f, y, 6, epochs=40, lr=1e-3, val=(ft, yt), progress=False)
+    assert history.best_val_acc > 0.6  # 6 classes, majority 0.38
+    mlp, _ = tl.train_head(f, y, 6, hidden=64, dropout=0.2, epochs=10, progress=False)
+    assert sum(p.numel() for p in mlp.parameters()) == 1280 * 64 + 64 + 64 * 6 + 6
+    acc, probe = tl.logistic_probe(f, y, ft, yt)
+    assert acc > 0.6 and probe.predict(ft.numpy()).shape == (34,)
+
+
+def test_text_features():
+    encoder, tokenizer = tl.build_text_classifier("minilm", 2)
+    texts = tl.load_dataset("sms_spam", "test")
+    few = torch.utils.data.Subset(texts, range(8))
+    feats, labels = tl.extract_features(encoder.backbone, few, tokenizer=tokenizer, progress=False)
+    assert feats.shape == (8, 384) and labels.tolist() == texts.targets[:8]
+
+
+def test_activations_cka_and_probe_by_depth(setup):
+    model, _, train, test = setup
+    layers = ["features.2", "features.9", "features.18"]
+    acts, labels = tl.activations(model.backbone, layers, test, progress=False)
+    assert [acts[name].shape for name in layers] == [(34, 24), (34, 64), (34, 1280)]
+    assert labels.tolist() == test.targets
+    full, _ = tl.activations(model.backbone, ["features.2"], torch.randn(2, 3, 64, 64), pool=False)
+    assert full["features.2"].shape == (2, 24, 16, 16)
+    with pytest.raises(ValueError, match="no module 'features.99'"):
+        tl.activations(model.backbone, ["features.99"], test)
+
+    scores = tl.probe_by_depth(model.backbone, layers, train, test, progress=False)
+    assert set(scores) == set(layers) and all(0 <= a <= 1 for a in scores.values())
+    assert scores["features.18"] > scores["features.2"]  # depth helps on natural photos
+
+
+def test_linear_cka_properties():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 20, generator=g)
+    q, _ = torch.linalg.qr(torch.randn(20, 20, generator=g))
+    assert tl.linear_cka(x, x) == pytest.approx(1.0)
+    assert tl.linear_cka(x, 3.0 * x @ q) == pytest.approx(1.0)  # rotation and scale invariant
+    assert tl.linear_cka(x, torch.randn(200, 30, generator=g)) < 0.2
+    with pytest.raises(ValueError, match="same inputs"):
+        tl.linear_cka(x, x[:10])
+
+
+def test_plots_return_figures(setup):
+    model, weights, _, test = setup
+    assert tl.plot_filters(model.backbone.features[0][0].weight).axes
+    acts, _ = tl.activations(model.backbone, ["features.1"], test[0][0].unsqueeze(0), pool=False)
+    assert tl.plot_feature_maps(acts).axes
+    images = [tl.load_dataset("tuxpaint_photos", "test")[i][0] for i in range(4)]
+    assert tl.image_grid(images, [0, 1, 2, 3], [0, 1, 0, 3], test.classes, cols=2).axes
+    assert tl.image_grid([test[0][0]], [0]).axes
+    with pytest.raises(ValueError, match="conv weight"):
+        tl.plot_filters(torch.zeros(3, 3))

@@ -1,0 +1,183 @@
+"""fit, evaluate, checkpoints and resume, Ctrl-C, optimizers, fine-tuning tools."""
+
+from __future__ import annotations
+
+import copy
+
+import matplotlib
+import pytest
+import torch
+
+import transferlib as tl
+from helpers import TinyNet, blobs
+
+matplotlib.use("Agg")
+
+
+def loaders(n=120, seed=0, noise=1.0):
+    train, val = blobs(n, seed=seed, noise=noise), blobs(60, seed=seed + 1, noise=noise)
+    return tl.make_loader(train, 16, shuffle=True, seed=seed), tl.make_loader(val, 64)
+
+
+def test_fit_learns_and_records_history():
+    torch.manual_seed(0)
+    model = TinyNet()
+    train, val = loaders()
+    history = tl.fit(model, train, val, epochs=5, lr=1e-2, progress=False)
+    assert history.epoch == [1, 2, 3, 4, 5]
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.best_val_acc > 0.9
+    result = tl.evaluate(model, val)
+    assert result.accuracy == pytest.approx(history.best_val_acc)  # the best weights are the ones kept
+    assert result.confusion.sum() == 60 and result.confusion.shape == (3, 3)
+    assert set(result.per_class) == {"c0", "c1", "c2"}
+    assert "accuracy" in str(result)
+
+
+def test_early_stopping_restores_the_best_weights():
+    torch.manual_seed(0)
+    model = TinyNet()
+    train, _ = loaders(noise=3.0)
+    val = tl.make_loader(blobs(60, seed=7, noise=6.0), 64)  # hard validation set: accuracy wanders
+    history = tl.fit(model, train, val, epochs=30, lr=5e-2, patience=2, progress=False)
+    assert history.stopped_early and len(history) < 30
+    assert history.best_epoch == history.epoch[history.val_acc.index(max(history.val_acc))]
+    assert tl.evaluate(model, val).accuracy == pytest.approx(history.best_val_acc)
+
+
+class InterruptAt:
+    """A loader that raises KeyboardInterrupt when epoch ``epoch`` starts, like Ctrl-C."""
+
+    def __init__(self, loader, epoch):
+        self.loader, self.epoch, self.started = loader, epoch, 0
+        self.dataset, self.generator = loader.dataset, loader.generator
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.started += 1
+        if self.started == self.epoch:
+            raise KeyboardInterrupt
+        return iter(self.loader)
+
+
+@pytest.mark.parametrize("schedule", [None, "onecycle"])
+def test_interrupt_then_resume_is_bit_identical(tmp_path, schedule, capsys):
+    def fresh(seed):
+        torch.manual_seed(seed)
+        return TinyNet()
+
+    train, val = loaders()
+    kwargs = dict(epochs=4, lr=1e-2, schedule=schedule, weight_decay=0.01, seed=3, progress=False)
+    full = tl.fit(fresh(0), train, val, checkpoint=tmp_path / "a.safetensors", **kwargs)
+
+    part_model = fresh(0)
+    part = tl.fit(part_model, InterruptAt(train, 3), val, checkpoint=tmp_path / "b.safetensors", **kwargs)
+    assert part.interrupted and len(part) == 2
+    assert "Interrupted after 2 epochs" in capsys.readouterr().out
+    best = tl.evaluate(part_model, val).accuracy
+    assert best == pytest.approx(part.best_val_acc)  # Ctrl-C kept the best weights
+
+    resumed = tl.fit(fresh(99), train, val, checkpoint=tmp_path / "b.safetensors", resume=True, **kwargs)
+    assert resumed.epoch == [1, 2, 3, 4]
+    assert resumed.train_loss == full.train_loss  # exactly, not approximately
+    assert resumed.val_acc == full.val_acc
+
+
+def test_frozen_weights_do_not_move_with_weight_decay_and_momentum():
+    torch.manual_seed(0)
+    model = TinyNet()
+    tl.freeze(model, ["body"])
+    frozen = copy.deepcopy(model.body.state_dict())  # weights and BatchNorm statistics
+    optimizer = tl.make_optimizer(model, lr=0.1, weight_decay=0.5, kind="sgd")
+    assert {id(p) for g in optimizer.param_groups for p in g["params"]} == {id(p) for p in model.fc.parameters()}
+    train, _ = loaders()
+    tl.fit(model, train, epochs=2, optimizer=optimizer, progress=False)
+    for key, value in model.body.state_dict().items():
+        assert torch.equal(value, frozen[key]), key
+
+
+def test_everything_frozen_is_refused():
+    model = tl.freeze(TinyNet())
+    with pytest.raises(ValueError, match="nothing to train"):
+        tl.make_optimizer(model)
+
+
+def test_discriminative_learning_rates_divide_by_the_factor():
+    model, _ = tl.build_classifier("mobilenet_v2", 3, pretrained=False)
+    tl.freeze_all_but_last(model, 3)
+    groups = tl.param_groups(model, 1e-3, factor=2.6)
+    assert [g["name"] for g in groups] == ["backbone.features.17", "backbone.features.18", "head"]
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3 / 2.6 ** 2, 1e-3 / 2.6, 1e-3])
+
+
+def test_failed_fit_leaves_model_and_history_as_they_were():
+    torch.manual_seed(0)
+    model = TinyNet()
+    train, val = loaders()
+    history = tl.fit(model, train, val, epochs=1, lr=1e-2, progress=False)
+    before = copy.deepcopy(model.state_dict())
+
+    bad = blobs(32)
+    bad.tensors[1][-1] = 7  # a label the 3-output model cannot produce
+    del bad.targets  # so only the batch check can see it, mid-training
+    with pytest.raises(ValueError, match="label 7, outside 0..2"):
+        tl.fit(model, tl.make_loader(bad, 8), val, epochs=2, history=history, progress=False)
+    assert len(history) == 1
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_lr_find_suggests_a_rate_and_restores_the_model():
+    torch.manual_seed(0)
+    model = TinyNet()
+    before = copy.deepcopy(model.state_dict())
+    train, _ = loaders(n=480)
+    finder = tl.lr_find(model, train, num_steps=60, progress=False)
+    assert 1e-5 < finder.suggestion < 1.0
+    assert len(finder.lrs) == len(finder.losses) <= 60
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key])
+    assert finder.plot() is not None
+
+
+def test_gradual_unfreezing_and_lp_ft():
+    torch.manual_seed(0)
+    model, _ = tl.build_classifier("mobilenet_v2", 3, pretrained=False)
+    x = torch.randn(24, 3, 32, 32)
+    y = torch.arange(24) % 3
+    from helpers import LabelledTensors
+
+    data = tl.make_loader(LabelledTensors(x, y, 3), 8, shuffle=True)
+    history = tl.gradual_unfreeze(model, data, None, stages=3, epochs_per_stage=1, progress=False)
+    assert len(history) == 3
+    assert [r[0] for r in tl.summary(model).rows if r[3]] == ["backbone.features.17", "backbone.features.18", "head"]
+
+    history = tl.lp_ft(model, data, None, probe_epochs=1, finetune_epochs=1, progress=False)
+    assert len(history) == 2
+    assert tl.summary(model).non_trainable == 0
+
+
+def test_fit_on_a_text_model():
+    model, tokenizer = tl.build_text_classifier("minilm", 2)
+    tl.freeze_all_but_last(model, 1)
+    texts = tl.TextDataset(["I loved it", "great fun", "awful", "terrible film"] * 4, [1, 1, 0, 0] * 4,
+                           ["negative", "positive"], tl.DatasetInfo("toy", "", "", ""))
+    loader = tl.text_loader(texts, tokenizer, batch_size=8, shuffle=True)
+    history = tl.fit(model, loader, loader, epochs=2, lr=1e-2, progress=False)
+    assert len(history) == 2 and history.val_acc[-1] >= 0.5
+
+
+def test_history_and_confusion_plots():
+    torch.manual_seed(0)
+    model = TinyNet()
+    train, val = loaders()
+    history = tl.fit(model, train, val, epochs=2, progress=False)
+    assert history.plot().axes and tl.evaluate(model, val).plot().axes
+    assert tl.History.from_json(history.to_json()) == history
+
+
+def test_pick_device():
+    assert tl.pick_device("cpu").type == "cpu"
+    assert tl.pick_device().type in {"cpu", "cuda", "mps"}
