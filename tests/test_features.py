@@ -33,10 +33,12 @@ def test_extraction_is_eval_mode_without_gradients(setup):
     assert feats.shape == (34, 1280) and not feats.requires_grad
     assert labels.tolist() == test.targets
     x = torch.stack([test[i][0] for i in range(4)])
+    device = next(model.parameters()).device  # extraction may have moved it to a GPU
     with torch.no_grad():
-        expected = model.backbone.eval()(x)
+        expected = model.backbone.eval()(x.to(device)).cpu()
     model.train()
-    assert torch.allclose(feats[:4], expected, atol=1e-5)
+    relative_error = float((feats[:4] - expected).norm() / expected.norm())
+    assert relative_error < (1e-5 if device.type == "cpu" else 3e-2)  # GPUs convolve in TF32
 
 
 def test_cache_is_reused_and_never_stale(setup, tmp_path):

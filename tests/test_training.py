@@ -95,7 +95,7 @@ def test_frozen_weights_do_not_move_with_weight_decay_and_momentum():
     train, _ = loaders()
     tl.fit(model, train, epochs=2, optimizer=optimizer, progress=False)
     for key, value in model.body.state_dict().items():
-        assert torch.equal(value, frozen[key]), key
+        assert torch.equal(value.cpu(), frozen[key].cpu()), key  # fit may have moved it to a GPU
 
 
 def test_everything_frozen_is_refused():
@@ -138,7 +138,7 @@ def test_lr_find_suggests_a_rate_and_restores_the_model():
     assert 1e-5 < finder.suggestion < 1.0
     assert len(finder.lrs) == len(finder.losses) <= 60
     for key, value in model.state_dict().items():
-        assert torch.equal(value, before[key])
+        assert torch.equal(value.cpu(), before[key].cpu())
     assert finder.plot() is not None
 
 
