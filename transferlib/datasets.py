@@ -1,18 +1,20 @@
-"""The course's datasets, offline, each with its source and license; and your own data.
+"""Data: the course's datasets (offline, with source and license), your own, and loaders.
 
     >>> train = load_dataset("animal_mnist", split="train")
     >>> image, label = train[0]                # a PIL image and an int
     >>> train.classes[label], len(train), train.info.license
     ('bear', 8000, 'MIT')
+    >>> train = load_dataset("animal_mnist", transform=image_transform(weights, augment=True, size=64))
+    >>> loader = make_loader(k_shot(train, k=10), batch_size=32, shuffle=True)
 
-Images come back as PIL images (pass ``transform=weights.transforms()`` to get
+Images come back as PIL images (pass ``transform=image_transform(weights)`` to get
 tensors), text as ``str``. Every dataset has ``classes``, ``targets`` and
 ``info`` (a :class:`DatasetInfo`). Files shipped in ``datasets/`` are checked
 against ``datasets/SHA256SUMS`` before use.
 
-Fashion-MNIST keeps its official 60,000 / 10,000 split. Datasets without an official test split get a fixed, stratified 80/20 split
-(seed 0), so ``split="train"`` / ``"test"`` mean the same thing in every lesson;
-``split="all"`` gives everything.
+Fashion-MNIST keeps its official 60,000 / 10,000 split. Datasets without an official
+test split get a fixed, stratified 80/20 split (seed 0), so ``split="train"`` /
+``"test"`` mean the same thing in every lesson; ``split="all"`` gives everything.
 """
 
 from __future__ import annotations
