@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -205,7 +205,7 @@ def _check_data(model: nn.Module, loader: DataLoader, name: str) -> None:
 
 
 def _run_epoch(model, loader, device, optimizer=None, scheduler=None, scaler=None, amp=False,
-               desc="", progress=True) -> tuple[float, float]:
+               desc="", progress=True, should_stop=None) -> tuple[float, float]:
     """One pass over ``loader``; trains when an optimizer is given. Returns (mean loss, accuracy)."""
     train = optimizer is not None
     loss_sum, correct, seen = 0.0, 0, 0
@@ -233,6 +233,8 @@ def _run_epoch(model, loader, device, optimizer=None, scheduler=None, scaler=Non
             seen += len(y)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
             bar.update()
+            if should_stop is not None and should_stop():
+                raise KeyboardInterrupt  # handled by fit exactly like Ctrl-C
     return loss_sum / seen, correct / seen
 
 
@@ -249,7 +251,8 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
         discriminative: float | None = None, schedule: str | None = None, patience: int | None = None,
         history: History | None = None, checkpoint: str | Path | None = None, resume: bool = False,
         seed: int = 0, device: str | torch.device | None = None, amp: bool | None = None,
-        progress: bool = True) -> History:
+        progress: bool = True, on_epoch: Callable[[History], None] | None = None,
+        should_stop: Callable[[], bool] | None = None) -> History:
     """Train ``model`` on ``train`` for ``epochs``, keeping the weights of the best validation epoch.
 
     - ``optimizer``: yours, or AdamW over trainable parameters (``make_optimizer``);
@@ -258,7 +261,9 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
     - ``checkpoint``: a ``.safetensors`` file written after every epoch. With ``resume=True``
       an existing one is loaded and training continues up to ``epochs`` in total, with the
       same losses as an uninterrupted run (every epoch reseeds from ``seed`` and its number);
-    - ``amp``: mixed precision, on by default on CUDA only.
+    - ``amp``: mixed precision, on by default on CUDA only;
+    - ``on_epoch(history)``: called after every epoch (live plots);
+    - ``should_stop()``: checked after every batch; True stops like Ctrl-C (a Stop button).
 
     Ctrl-C (KeyboardInterrupt) stops after restoring the best weights; the History
     records it. Any other error restores the model and the History to how they were.
@@ -299,7 +304,7 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
             tic = time.perf_counter()
             model.train()
             tr_loss, tr_acc = _run_epoch(model, train, device, optimizer, scheduler, scaler, amp,
-                                         f"epoch {epoch}", progress)
+                                         f"epoch {epoch}", progress, should_stop)
             va_loss, va_acc = (_run_epoch(model.eval(), val, device, amp=amp, desc="validate", progress=progress)
                                if val is not None else (float("nan"), float("nan")))
             for name, value in zip(History._SERIES, (epoch, tr_loss, tr_acc, va_loss, va_acc,
@@ -314,6 +319,8 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
             bar.set_postfix(loss=f"{tr_loss:.3f}", acc=f"{tr_acc:.3f}", val_acc=f"{va_acc:.3f}")
             if checkpoint is not None:
                 save_checkpoint(checkpoint, model, optimizer, scheduler, history, best_state)
+            if on_epoch is not None:
+                on_epoch(history)
             if patience is not None and since_best >= patience:
                 history.stopped_early = True
                 break
