@@ -1,0 +1,152 @@
+"""The freeze and training panels in a real JupyterLab, driven by a real browser.
+
+Starts JupyterLab on 127.0.0.1 with a small notebook that builds the panels, runs all
+cells from the Run menu in headless Chromium (Debian's ``chromium`` + pip
+``playwright``), unfreezes the last backbone block by clicking its checkbox, checks the
+displayed trainable count against the model's exact count, clicks Train and waits for
+the run to appear in the runs table. Screenshots go to ``build/test-artifacts/``.
+
+``.ci/run`` installs Chromium and Playwright. Where Chromium cannot be installed, it sets
+``TRANSFERLIB_NO_BROWSER`` to the reason and this test is skipped, loudly; anywhere
+else a missing browser is a failure in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+CELLS = [
+    "import transferlib as tl\n"
+    "model, weights = tl.build_classifier('mobilenet_v2', 6)\n"
+    "tl.freeze_all_but_last(model, 1)\n"
+    "tf = tl.image_transform(weights, size=64)\n"
+    "train = tl.make_loader(tl.k_shot(tl.load_dataset('tuxpaint_photos', 'train', transform=tf), 3), 9, shuffle=True)\n"
+    "val = tl.make_loader(tl.load_dataset('tuxpaint_photos', 'test', transform=tf), 64)",
+    "freeze = tl.FreezePanel(model)\nfreeze",
+    "panel = tl.TrainPanel(model, train, val, freeze_panel=freeze, epochs=1)\npanel",
+]
+
+
+def _browser_or_skip():
+    reason = os.environ.get("TRANSFERLIB_NO_BROWSER")
+    if reason:
+        warnings.warn(f"BROWSER TEST SKIPPED: {reason}")
+        pytest.skip(f"BROWSER TEST SKIPPED: {reason}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("playwright is not installed: .ci/run should have installed it")
+        pytest.skip("BROWSER TEST SKIPPED: pip install playwright (and apt-get install chromium) to run it")
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run should have installed it")
+        pytest.skip("BROWSER TEST SKIPPED: apt-get install chromium to run it")
+    return sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    nb = new_notebook(cells=[new_code_cell(c) for c in CELLS])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    nbformat.write(nb, tmp_path / "panel.ipynb")
+    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    port = _free_port()
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"), HF_HUB_OFFLINE="1")
+    log = open(tmp_path / "lab.log", "w")
+    lab = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1",
+                            f"--port={port}", "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
+                            f"--ServerApp.root_dir={tmp_path}"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        for _ in range(120):
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"JupyterLab did not start: {(tmp_path / 'lab.log').read_text()[-2000:]}")
+        yield f"http://127.0.0.1:{port}/lab/tree/panel.ipynb"
+    finally:
+        lab.terminate()
+        try:
+            lab.wait(15)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+        log.close()
+
+
+def _shown(page) -> int:
+    text = page.locator(".widget-html", has_text="Trainable:").first.inner_text()
+    return int(text.split("Trainable:")[1].split()[0].replace(",", ""))
+
+
+def test_freeze_and_train_panels_in_a_real_browser(jupyterlab):
+    sync_playwright = _browser_or_skip()
+    import transferlib as tl
+
+    model, _ = tl.build_classifier("mobilenet_v2", 6, pretrained=False)
+    head = sum(p.numel() for p in model.head.parameters())
+    last_block = sum(p.numel() for p in model.backbone.features[18].parameters())
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        try:
+            page.goto(jupyterlab)
+            page.wait_for_selector(".jp-Notebook", timeout=90_000)
+            page.wait_for_selector("text=/Python 3 \\(ipykernel\\) \\| Idle/", timeout=90_000)  # kernel ready
+            for _ in range(3):  # the menu can swallow a click while the page is still settling
+                page.click("li.lm-MenuBar-item:has-text('Run')")
+                page.click("li.lm-Menu-item:has-text('Run All Cells')")
+                try:
+                    page.wait_for_selector(".jp-InputPrompt:has-text('[*]'), .jp-InputPrompt:has-text('[1]')",
+                                           timeout=10_000)
+                    break
+                except Exception:
+                    page.keyboard.press("Escape")
+            page.wait_for_selector(".widget-slider", timeout=180_000)
+            page.wait_for_selector("button:has-text('Train')", timeout=180_000)
+            assert _shown(page) == head == 7_686
+            page.screenshot(path=str(ARTIFACTS / "panel_1_loaded.png"))
+
+            block_boxes = page.locator(".widget-checkbox", has_text="backbone.features.18").locator("input")
+            block_boxes.check()
+            page.wait_for_function("() => document.body.innerText.includes('Trainable: 419,846')", timeout=30_000)
+            assert _shown(page) == head + last_block == 419_846
+            page.screenshot(path=str(ARTIFACTS / "panel_2_unfrozen.png"))
+
+            page.click("button:has-text('Train')")
+            page.wait_for_selector("td:has-text('419,846')", timeout=180_000)  # the run, in the runs table
+            assert page.locator("text=/run 1: best validation accuracy/").count() == 1
+            page.screenshot(path=str(ARTIFACTS / "panel_3_trained.png"), full_page=True)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "panel_last.png"), full_page=True)
+            browser.close()
+    print(f"screenshots in {ARTIFACTS}")
