@@ -38,6 +38,20 @@ def test_panel_mirrors_the_model(model):
     assert panel.counts[-1].value == "<code>3,843 / 3,843</code>"
 
 
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "minilm"])
+def test_panel_works_for_every_supported_backbone(name):
+    if name == "minilm":
+        model, _ = tl.build_text_classifier("minilm", 2)
+    else:
+        model, _ = tl.build_classifier(name, 3, pretrained=False)
+    panel = FreezePanel(model)
+    assert [t.description for t in panel.toggles] == [b.name for b in tl.blocks(model)]
+    panel.slider.value = 3
+    assert shown(panel) == trainable(model) == tl.summary(model).trainable
+    panel.slider.value = 0
+    assert shown(panel) == trainable(model) == 0
+
+
 def test_toggle_applies_to_the_model_and_the_counts(model):
     panel = FreezePanel(model)
     panel.toggles[-2].value = True  # features.18 trains

@@ -133,6 +133,7 @@ def test_freeze_and_train_panels_in_a_real_browser(jupyterlab):
                     page.keyboard.press("Escape")
             page.wait_for_selector(".widget-slider", timeout=180_000)
             page.wait_for_selector("button:has-text('Train')", timeout=180_000)
+            assert page.locator("text=Error displaying widget").count() == 0
             assert _shown(page) == head == 7_686
             page.screenshot(path=str(ARTIFACTS / "panel_1_loaded.png"))
 
