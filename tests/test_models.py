@@ -155,3 +155,16 @@ def test_list_models_marks_offline_and_online():
     assert listing["resnet50"].startswith("image, ONLINE")
     assert listing["minilm"].startswith("text, offline")
     assert listing["bert-base-uncased"].startswith("text, ONLINE")
+
+
+def test_small_cnn_baseline():
+    from transferlib.freezing import blocks
+
+    model = tl.SmallCNN(in_channels=1, num_classes=10, image_size=28)
+    assert [b.name for b in blocks(model)] == ["conv1", "conv2", "conv3", "conv4", "head"]
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    convs = (9 * 1 * 32 + 64) + (9 * 32 * 32 + 64) + (9 * 32 * 64 + 128) + (9 * 64 * 64 + 128)
+    assert n_params(model) == convs + 64 * 7 * 7 * 10 + 10
+    assert tl.SmallCNN(3, 6, 64)(torch.randn(1, 3, 64, 64)).shape == (1, 6)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        tl.SmallCNN(image_size=30)

@@ -9,7 +9,7 @@
 One concept per module, read in this order:
 
 - ``assets``    where files live, checksums, offline detection
-- ``models``    pretrained networks by name, with their preprocessing
+- ``models``    pretrained networks by name, with their preprocessing; a small CNN for baselines
 - ``datasets``  the course's data, your own folders and CSVs, transforms, k-shot, loaders
 - ``freezing``  blocks, freeze / unfreeze, the BatchNorm policy, ``summary``
 - ``heads``     a new classifier on a pretrained backbone
@@ -26,7 +26,7 @@ from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, image_transf
 from .features import cached_features, extract_features, logistic_probe, train_head
 from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
 from .heads import Classifier, build_classifier, build_text_classifier, make_head, replace_head
-from .models import Weights, list_models, load_model, load_text_model
+from .models import SmallCNN, Weights, list_models, load_model, load_text_model
 from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, plot_history
 from .probing import activations, linear_cka, probe_by_depth
 from .training import (Evaluation, History, evaluate, fit, gradual_unfreeze, load_checkpoint, lp_ft, lr_find,
@@ -37,7 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "FreezePanel", "History",
-    "OfflineError", "TrainPanel",
+    "OfflineError", "SmallCNN", "TrainPanel",
     "TextDataset", "Weights", "activations", "blocks", "build_classifier", "build_text_classifier",
     "cached_features", "evaluate", "extract_features", "fit", "freeze", "freeze_all_but_last",
     "gradual_unfreeze", "image_grid", "image_transform", "is_offline", "k_shot", "linear_cka",

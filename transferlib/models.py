@@ -31,7 +31,7 @@ from torchvision.transforms._presets import ImageClassification  # what torchvis
 
 from .assets import WEIGHTS_DIR, OfflineError, is_offline, verify
 
-__all__ = ["Weights", "load_model", "load_text_model", "list_models", "OFFLINE_IMAGE_MODELS",
+__all__ = ["Weights", "load_model", "load_text_model", "list_models", "SmallCNN", "OFFLINE_IMAGE_MODELS",
            "OFFLINE_TEXT_MODELS"]
 
 OFFLINE_IMAGE_MODELS = ("mobilenet_v2", "efficientnet_lite0")
@@ -140,6 +140,38 @@ IMAGE_MODELS: dict[str, tuple[Callable[[bool, bool], tuple[nn.Module, Any]], str
     "resnet50": (_torchvision("resnet50", "ResNet50_Weights.IMAGENET1K_V2"),
                  "torchvision ResNet-50, ImageNet-1k (25.6 M params); downloads 98 MB"),
 }
+
+class SmallCNN(nn.Module):
+    """A small CNN to train from scratch: the honest baseline for small images.
+
+    Four 3x3 conv layers (conv -> BatchNorm -> ReLU; 32, 32, 64, 64 channels, a 2x2
+    max-pool after the 2nd and 4th) and a linear head with dropout. Each conv layer is
+    its own block (``conv1``...``conv4``, then ``head``), so layer-by-layer transfer
+    experiments can copy and freeze them one at a time.
+
+    >>> SmallCNN(in_channels=1, num_classes=10, image_size=28)    # 28 px silhouettes, ~99 k params
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
+                 dropout: float = 0.3) -> None:
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"image_size must be a multiple of 4 (two 2x2 pools), not {image_size}.")
+
+        def conv(cin: int, cout: int, pool: bool) -> nn.Sequential:
+            layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+            return nn.Sequential(*layers, *([nn.MaxPool2d(2)] if pool else []))
+
+        self.conv1 = conv(in_channels, 32, pool=False)
+        self.conv2 = conv(32, 32, pool=True)
+        self.conv3 = conv(32, 64, pool=False)
+        self.conv4 = conv(64, 64, pool=True)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(64 * (image_size // 4) ** 2, num_classes))
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv4(self.conv3(self.conv2(self.conv1(x)))))
+
 
 # --------------------------------------------------------------------------- text models
 
