@@ -217,9 +217,11 @@ def _run_epoch(model, loader, device, optimizer=None, scheduler=None, scaler=Non
             x, y = _to(x, device), y.to(device)
             with torch.autocast(device.type, enabled=amp):
                 logits = _logits(model, x)
-                if logits.shape[-1] <= int(y.max()) or int(y.min()) < 0:
-                    raise ValueError(f"A batch has label {int(y.max())}, outside 0..{logits.shape[-1] - 1} for a "
-                                     f"model with {logits.shape[-1]} outputs.")
+                n_out = logits.shape[-1]
+                if n_out <= int(y.max()) or int(y.min()) < 0:
+                    bad = int(y[(y < 0) | (y >= n_out)][0])
+                    raise ValueError(f"A batch has label {bad}, outside 0..{n_out - 1} for a model with {n_out} "
+                                     "outputs. Labels must be class indices.")
                 loss = nn.functional.cross_entropy(logits.float(), y)
             if train:
                 optimizer.zero_grad(set_to_none=True)
