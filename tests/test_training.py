@@ -181,3 +181,71 @@ def test_history_and_confusion_plots():
 def test_pick_device():
     assert tl.pick_device("cpu").type == "cpu"
     assert tl.pick_device().type in {"cpu", "cuda", "mps"}
+
+
+# Regression tests from a review of fit's edge paths ------------------------------------
+
+def test_stop_during_the_first_epoch_leaves_the_model_unchanged(capsys):
+    torch.manual_seed(0)
+    model = TinyNet()
+    before = copy.deepcopy(model.state_dict())
+    train, val = loaders()
+    calls = iter(range(100))
+    history = tl.fit(model, train, val, epochs=3, should_stop=lambda: next(calls) >= 2, progress=False)
+    assert history.interrupted and len(history) == 0 and history.best_acc is None
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert "the model is as it was" in capsys.readouterr().out
+
+
+def test_a_refused_resume_leaves_the_model_unchanged(tmp_path):
+    torch.manual_seed(0)
+    frozen = tl.freeze(TinyNet(), ["body"])
+    train, val = loaders()
+    tl.fit(frozen, train, val, epochs=1, checkpoint=tmp_path / "c.safetensors", progress=False)
+    model = TinyNet()  # nothing frozen: its optimizer has other parameter groups
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError):
+        tl.fit(model, train, val, epochs=2, checkpoint=tmp_path / "c.safetensors", resume=True, progress=False)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_resuming_an_early_stopped_run_trains_no_more(tmp_path, capsys):
+    torch.manual_seed(0)
+    train, _ = loaders(noise=3.0)
+    val = tl.make_loader(blobs(60, seed=7, noise=6.0), 64)
+    kwargs = dict(epochs=30, lr=5e-2, patience=2, checkpoint=tmp_path / "e.safetensors", resume=True, progress=False)
+    first = tl.fit(TinyNet(), train, val, **kwargs)
+    assert first.stopped_early
+    again = tl.fit(TinyNet(), train, val, **kwargs)
+    assert again.epoch == first.epoch and "nothing to resume" in capsys.readouterr().out
+
+
+def test_one_cycle_resume_with_other_epochs_is_refused_clearly(tmp_path):
+    torch.manual_seed(0)
+    train, val = loaders()
+    path = tmp_path / "o.safetensors"
+    tl.fit(TinyNet(), train, val, epochs=2, schedule="onecycle", checkpoint=path, progress=False)
+    model = TinyNet()
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError, match="one-cycle schedule of 16 steps; resume with the same epochs"):
+        tl.fit(model, train, val, epochs=4, schedule="onecycle", checkpoint=path, resume=True, progress=False)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_mixed_precision_loss_scale_is_checkpointed(tmp_path):
+    model = TinyNet()
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    scaler.scale(torch.ones(()))  # the scale exists once it has been used
+    scaler.update(512.0)
+    path = tl.save_checkpoint(tmp_path / "s.safetensors", model, scaler=scaler)
+    restored = torch.amp.GradScaler("cpu")
+    tl.load_checkpoint(path, TinyNet(), scaler=restored)
+    assert restored.get_scale() == scaler.get_scale() == 512.0
+
+
+def test_history_without_validation_reports_training_accuracy():
+    torch.manual_seed(0)
+    train, _ = loaders()
+    history = tl.fit(TinyNet(), train, epochs=2, progress=False)
+    assert history.best_val_acc is None
+    assert history.best_acc == max(history.train_acc)

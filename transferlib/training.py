@@ -63,7 +63,19 @@ class History:
 
     @property
     def best_val_acc(self) -> float | None:
-        return None if self.best_epoch is None else self.val_acc[self.epoch.index(self.best_epoch)]
+        """Validation accuracy of the kept epoch; None without validation data or epochs."""
+        if self.best_epoch is None:
+            return None
+        value = self.val_acc[self.epoch.index(self.best_epoch)]
+        return None if math.isnan(value) else value
+
+    @property
+    def best_acc(self) -> float | None:
+        """Accuracy of the kept epoch: validation if there was any, else training."""
+        if self.best_epoch is None:
+            return None
+        i = self.epoch.index(self.best_epoch)
+        return self.train_acc[i] if math.isnan(self.val_acc[i]) else self.val_acc[i]
 
     def plot(self, title: str = ""):
         """Loss and accuracy per epoch, training and validation."""
@@ -290,15 +302,24 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
         raise ValueError(f"schedule must be None or 'onecycle', not {schedule!r}.")
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     best_state, since_best = None, 0
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        history, best_state = load_checkpoint(checkpoint, model, optimizer, scheduler)
-        since_best = 0 if history.best_epoch is None else len(history) - history.epoch.index(history.best_epoch) - 1
-    first_epoch = len(history) + 1
-    last_epoch = epochs if resume else first_epoch + epochs - 1  # with resume, `epochs` is the run's total
-    monitor = "val_acc" if val is not None else "train_acc"
-    best = max(getattr(history, monitor), default=-math.inf) if best_state is not None else -math.inf
-    bar = tqdm(range(first_epoch, last_epoch + 1), desc="epochs", disable=not progress)
+    bar = None
     try:
+        if resume and checkpoint is not None and Path(checkpoint).exists():
+            history, best_state = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler)
+            if history.stopped_early:  # an early-stopped run is finished: resuming it changes nothing
+                print(f"{checkpoint} stopped early at epoch {history.epoch[-1]}; nothing to resume.")
+                return history
+            if scheduler is not None and scheduler.total_steps != epochs * len(train):
+                raise ValueError(f"{checkpoint} was trained with a one-cycle schedule of {scheduler.total_steps} "
+                                 f"steps; resume with the same epochs and batch size ({epochs} x {len(train)} = "
+                                 f"{epochs * len(train)} steps now).")
+            since_best = (0 if history.best_epoch is None
+                          else len(history) - history.epoch.index(history.best_epoch) - 1)
+        first_epoch = len(history) + 1
+        last_epoch = epochs if resume else first_epoch + epochs - 1  # with resume, `epochs` is the run's total
+        monitor = "val_acc" if val is not None else "train_acc"
+        best = max(getattr(history, monitor), default=-math.inf) if best_state is not None else -math.inf
+        bar = tqdm(range(first_epoch, last_epoch + 1), desc="epochs", disable=not progress)
         for epoch in bar:
             torch.manual_seed(seed * 100_003 + epoch)  # same seed and epoch => same batches, dropout
             if getattr(train, "generator", None) is not None:
@@ -318,24 +339,29 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 since_best += 1
+            history.stopped_early = patience is not None and since_best >= patience
             bar.set_postfix(loss=f"{tr_loss:.3f}", acc=f"{tr_acc:.3f}", val_acc=f"{va_acc:.3f}")
             if checkpoint is not None:
-                save_checkpoint(checkpoint, model, optimizer, scheduler, history, best_state)
+                save_checkpoint(checkpoint, model, optimizer, scheduler, history, best_state, scaler)
             if on_epoch is not None:
                 on_epoch(history)
-            if patience is not None and since_best >= patience:
-                history.stopped_early = True
+            if history.stopped_early:
                 break
     except KeyboardInterrupt:
         history.interrupted = True
-        print(f"Interrupted after {len(history)} epochs; keeping the best weights (epoch {history.best_epoch}).")
+        if best_state is None:  # stopped before this call finished an epoch: undo the partial epoch
+            model.load_state_dict(start_state)
+            print("Interrupted before the first epoch ended; the model is as it was.")
+        else:
+            print(f"Interrupted after {len(history)} epochs; keeping the best weights (epoch {history.best_epoch}).")
     except BaseException:
         model.load_state_dict(start_state)
         history._truncate(start_len)
         history.best_epoch, history.stopped_early, history.interrupted = start_flags
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
@@ -373,7 +399,7 @@ def _signature(model: nn.Module) -> str:
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     scheduler: Any = None, history: History | None = None,
-                    best_state: dict[str, torch.Tensor] | None = None) -> Path:
+                    best_state: dict[str, torch.Tensor] | None = None, scaler: Any = None) -> Path:
     """Everything needed to resume, in one safetensors file (tensors) plus JSON metadata."""
     from safetensors.torch import save_file
 
@@ -394,6 +420,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     if scheduler is not None:
         meta["scheduler"] = json.dumps({k: v for k, v in scheduler.state_dict().items()
                                         if isinstance(v, (int, float, str, list, bool, type(None)))})
+    if scaler is not None and scaler.is_enabled():  # mixed precision: the loss scale must resume too
+        meta["scaler"] = json.dumps(scaler.state_dict())
     if history is not None:
         meta["history"] = history.to_json()
     path = Path(path)
@@ -405,7 +433,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    scheduler: Any = None) -> tuple[History, dict[str, torch.Tensor] | None]:
+                    scheduler: Any = None, scaler: Any = None) -> tuple[History, dict[str, torch.Tensor] | None]:
     """Load a :func:`save_checkpoint` file into ``model`` (and optimizer, scheduler).
 
     Returns the History and the best weights. A checkpoint of another architecture
@@ -426,8 +454,8 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         raise ValueError(f"{path} was saved from a different architecture ({meta['model']}, {len(theirs)} tensors) "
                          f"than this {type(model).__name__} ({len(ours)} tensors); first differences: "
                          f"{', '.join(diff[:3])}. Build the same model (name, num_classes, hidden) before loading.")
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
-    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best/")} or None
+    # The optimizer first: it is the part that can still refuse (a different freeze state);
+    # the model is only changed once everything else has loaded.
     if optimizer is not None and "optim_groups" in meta:
         state: dict[int, dict[str, Any]] = {}
         for k, v in tensors.items():
@@ -440,6 +468,10 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["optim_groups"])})
     if scheduler is not None and "scheduler" in meta:
         scheduler.load_state_dict({**scheduler.state_dict(), **json.loads(meta["scheduler"])})
+    if scaler is not None and "scaler" in meta:
+        scaler.load_state_dict(json.loads(meta["scaler"]))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best/")} or None
     history = History.from_json(meta["history"]) if "history" in meta else History()
     return history, best
 
