@@ -139,3 +139,16 @@ def test_errors_show_in_the_panel(model):
     assert "Training failed" in panel.status.value and "nothing to train" in panel.status.value
     assert not panel.train_button.disabled and panel.runs == []
     assert "0 runs" in str(panel)
+
+
+def test_panel_without_validation_and_stop_in_the_first_epoch(model):
+    panel = TrainPanel(model, data(), None, epochs=1, threaded=False)
+    panel.train_button.click()
+    assert panel.runs[0]["best accuracy"] == pytest.approx(panel.history.train_acc[0], abs=1e-3)
+    assert "best accuracy" in panel.status.value and "nan" not in panel.status.value
+
+    stopping = TrainPanel(model, data(), None, epochs=3, threaded=False)
+    stopping._stop.is_set = lambda: True  # Stop already pressed: the first batch ends the run
+    stopping.start()
+    assert stopping.runs == [] and "before the first epoch ended" in stopping.status.value
+    assert not stopping.train_button.disabled

@@ -25,10 +25,18 @@ def _plt():
     return plt
 
 
-def plot_history(history: "History", title: str = ""):
-    """Loss and accuracy against epoch, training and validation; the kept epoch is marked."""
-    plt = _plt()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+def plot_history(history: "History", title: str = "", pyplot: bool = True):
+    """Loss and accuracy against epoch, training and validation; the kept epoch is marked.
+
+    ``pyplot=False`` builds a bare Figure, safe to make from a background thread.
+    """
+    if pyplot:
+        fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(10, 3.5))
+    else:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(10, 3.5))
+        ax1, ax2 = fig.subplots(1, 2)
     for ax, key in ((ax1, "loss"), (ax2, "acc")):
         ax.plot(history.epoch, getattr(history, f"train_{key}"), "o-", label="train")
         if not all(np.isnan(getattr(history, f"val_{key}"))):

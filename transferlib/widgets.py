@@ -193,7 +193,10 @@ class TrainPanel:
             self.status.value = f'<span style="color:#c00">Training failed: {html.escape(str(err))}</span>'
         else:
             self.history = history
-            accuracy = history.best_val_acc if history.best_val_acc is not None else max(history.train_acc)
+            if history.best_acc is None:  # stopped before the first epoch ended
+                self.status.value = "stopped before the first epoch ended; the model is unchanged"
+                return
+            accuracy = history.best_acc
             self.runs.append({"run": len(self.runs) + 1, "trainable blocks": len(blocks_on),
                               "first trainable": blocks_on[0] if blocks_on else "-", "trainable params": trainable,
                               "lr": lr, "epochs": len(history), "seconds": round(time.perf_counter() - tic, 1),
@@ -202,20 +205,19 @@ class TrainPanel:
                                  f"{accuracy:.3f}{' (stopped, best weights kept)' if history.interrupted else ''}")
             self._render_table()
         finally:
-            self.train_button.disabled, self.stop_button.disabled = False, True
             if self.freeze_panel is not None:
+                self.freeze_panel.refresh()  # before enabling, so no click lands mid-refresh
                 self.freeze_panel.set_enabled(True)
-                self.freeze_panel.refresh()
+            self.train_button.disabled, self.stop_button.disabled = False, True
 
     def _on_epoch(self, history: History) -> None:
-        import matplotlib.pyplot as plt
+        from .plots import plot_history
 
-        fig = history.plot()
+        fig = plot_history(history, pyplot=False)  # no pyplot state touched from the training thread
         # Set the outputs trait directly: `clear_output` and `with self.plot:` are not
         # safe from the training thread.
         self.plot.outputs = ()
         self.plot.append_display_data(fig)
-        plt.close(fig)
         self.status.value = (f"epoch {history.epoch[-1]}: loss {history.train_loss[-1]:.3f}, "
                              f"accuracy {history.train_acc[-1]:.3f}, validation {history.val_acc[-1]:.3f}")
 
