@@ -114,3 +114,21 @@ def test_plots_return_figures(setup):
     assert tl.image_grid([test[0][0]], [0]).axes
     with pytest.raises(ValueError, match="conv weight"):
         tl.plot_filters(torch.zeros(3, 3))
+
+
+def test_cache_refuses_transforms_it_cannot_pin_down(setup, tmp_path):
+    from torchvision import transforms as T
+
+    model, weights, _, _ = setup
+    lam = tl.load_dataset("tuxpaint_photos", "test", transform=T.Compose([T.Lambda(lambda im: im), tl.image_transform(weights, size=32)]))
+    with pytest.raises(TypeError, match="Pass key="):
+        tl.cached_features(model.backbone, lam, progress=False)
+    feats, _ = tl.cached_features(model.backbone, lam, key="tux-test-lambda", progress=False)
+    assert feats.shape == (34, 1280)
+
+
+def test_fingerprint_of_a_bfloat16_model():
+    from transferlib.features import fingerprint
+
+    net = torch.nn.Linear(3, 2).to(torch.bfloat16)
+    assert len(fingerprint(net)) == 64

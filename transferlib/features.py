@@ -67,14 +67,14 @@ def fingerprint(obj: Any) -> str:
     if isinstance(obj, nn.Module):
         for name, tensor in obj.state_dict().items():
             h.update(name.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     elif isinstance(obj, Subset):
         h.update(fingerprint(obj.dataset).encode())
         h.update(np.asarray(obj.indices, dtype=np.int64).tobytes())
     elif isinstance(obj, ArrayImageDataset):
         h.update(obj.data.tobytes())
         h.update(np.asarray(obj.targets, dtype=np.int64).tobytes())
-        h.update(repr(obj.transform).encode())
+        h.update(_transform_repr(obj.transform).encode())
     elif isinstance(obj, TextDataset):
         h.update("\x00".join(obj.texts).encode())
         h.update(np.asarray(obj.targets, dtype=np.int64).tobytes())
@@ -82,11 +82,21 @@ def fingerprint(obj: Any) -> str:
         for path, target in obj.samples:
             h.update(f"{Path(path).name}:{target}:".encode())
             h.update(Path(path).read_bytes())
-        h.update(repr(obj.transform).encode())
+        h.update(_transform_repr(obj.transform).encode())
     else:
         raise TypeError(f"Cannot fingerprint a {type(obj).__name__}: pass key='something unique' to "
                         "cached_features, or use extract_features without a cache.")
     return h.hexdigest()
+
+
+def _transform_repr(transform: Any) -> str:
+    """The transform's repr, if it pins the transform down: no lambdas, no memory addresses."""
+    text = repr(transform)
+    if " at 0x" in text or "Lambda" in text:
+        raise TypeError(f"The transform {text!r} contains a function whose code its repr does not show, so a "
+                        "cache key could go stale or never match. Pass key='something unique' to "
+                        "cached_features, or use a transform class with a descriptive __repr__.")
+    return text
 
 
 def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = None, batch_size: int = 64,
