@@ -198,3 +198,14 @@ def test_text_csv_and_loader(tmp_path):
     _, tokenizer = tl.load_text_model("minilm")
     batch, labels = next(iter(tl.text_loader(data, tokenizer, batch_size=3)))
     assert batch["input_ids"].shape[0] == 3 and labels.tolist() == [1, 0, 1]
+
+
+def test_high_bit_depth_and_palette_transparency_convert_correctly():
+    from transferlib.datasets import ToRGB
+
+    deep = Image.fromarray(np.array([[0, 20000], [40000, 65535]], dtype=np.uint16))
+    rgb = np.asarray(ToRGB()(deep))
+    assert rgb[0, 0, 0] == 0 and rgb[1, 1, 0] == 255 and 0 < rgb[0, 1, 0] < rgb[1, 0, 0] < 255  # scaled, not clipped
+    pa = Image.new("PA", (2, 2))
+    pa.putpalette([0, 0, 0] * 256)
+    assert ToRGB()(pa).getpixel((0, 0)) == (255, 255, 255)  # fully transparent: white, like the RGBA cut-outs

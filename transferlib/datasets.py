@@ -110,8 +110,12 @@ def _open_rgb(path: str) -> Image.Image:
 
 
 def _flatten_alpha(img: Image.Image) -> Image.Image:
-    """RGB; transparent pixels become white (cut-out photos), grey and CMYK are converted."""
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+    """RGB; transparent pixels become white (cut-out photos); grey (8, 16 or 32 bit) and CMYK are converted."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # high bit depth: scale to 0..255, don't clip
+        a = np.asarray(img, dtype=np.float64)
+        span = a.max() - a.min()
+        img = Image.fromarray(np.uint8(np.round(255 * (a - a.min()) / span)) if span else np.zeros(a.shape, np.uint8))
+    if img.has_transparency_data:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
@@ -396,7 +400,7 @@ def load_text_csv(path: str | Path, text_column: str = "text", label_column: str
 class TextCollator:
     """Turns a list of ``(text, label)`` into ``(tokenizer batch, labels)``, truncating at the model's limit.
 
-    Truncation is reported once, with how many texts were cut so far.
+    Truncation is reported once, with how many texts of that batch were cut.
     """
 
     def __init__(self, tokenizer: Any, max_length: int | None = None) -> None:
@@ -411,10 +415,12 @@ class TextCollator:
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt", return_overflowing_tokens=False, return_length=False)
         if not self.warned and batch["input_ids"].shape[1] == self.max_length:
-            long = sum(len(self.tokenizer(t)["input_ids"]) > self.max_length for t in texts)
+            lengths = self.tokenizer(texts, verbose=False)["input_ids"]  # verbose=False: no length warning
+            long = sum(len(ids) > self.max_length for ids in lengths)
             if long:
-                print(f"Note: texts longer than {self.max_length} tokens are truncated to {self.max_length} "
-                      f"(the model's limit). Said once.")
+                print(f"Note: {long} of the {len(texts)} texts in this batch are longer than {self.max_length} "
+                      f"tokens (the model's limit) and are truncated; later batches are truncated the same "
+                      "way. Said once.")
                 self.warned = True
         return dict(batch), torch.tensor([y for _, y in items])
 
