@@ -168,3 +168,25 @@ def test_small_cnn_baseline():
     assert tl.SmallCNN(3, 6, 64)(torch.randn(1, 3, 64, 64)).shape == (1, 6)
     with pytest.raises(ValueError, match="multiple of 4"):
         tl.SmallCNN(image_size=30)
+
+
+def test_incomplete_hub_cache_fails_fast_offline(tmp_path):
+    """A half-downloaded model (config but no weights) must not make transformers retry the network."""
+    import subprocess
+    import sys
+
+    repo = tmp_path / "hub" / "models--bert-base-uncased"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text('{"model_type": "bert"}')
+    code = ("import time, transferlib as tl\n"
+            "start = time.perf_counter()\n"
+            "try:\n    tl.load_text_model('bert-base-uncased')\n"
+            "except tl.OfflineError as err:\n    print('OfflineError', round(time.perf_counter() - start, 2), err)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "HF_HUB_OFFLINE"}
+    env.update(HF_HOME=str(tmp_path), TRANSFERLIB_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
+    assert out.startswith("OfflineError"), out
+    assert float(out.split()[1]) < 1.0 and "incomplete" in out

