@@ -14,15 +14,15 @@ from transferlib.assets import datasets_dir, sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 
-EXPECTED = {  # name: (train, test, number of classes)
+EXPECTED = {  # name: (train, test, number of classes), after duplicates are removed
     "tuxpaint_photos": (136, 34, 6),
-    "animal_mnist": (8000, 2000, 10),
+    "animal_mnist": (7772, 1944, 10),
     "fashion_mnist": (60000, 10000, 10),
     "mnist5k": (4000, 1000, 10),
     "digits": (1437, 360, 10),
-    "sms_spam": (3889, 973, 2),
-    "tweet_sentiment": (18249, 4563, 2),
-    "tweet_sentiment_3class": (29794, 7449, 3),
+    "sms_spam": (3626, 907, 2),
+    "tweet_sentiment": (17783, 4446, 2),
+    "tweet_sentiment_3class": (29075, 7269, 3),
 }
 
 
@@ -209,3 +209,23 @@ def test_high_bit_depth_and_palette_transparency_convert_correctly():
     pa = Image.new("PA", (2, 2))
     pa.putpalette([0, 0, 0] * 256)
     assert ToRGB()(pa).getpixel((0, 0)) == (255, 255, 255)  # fully transparent: white, like the RGBA cut-outs
+
+
+@pytest.mark.parametrize("name", ["animal_mnist", "sms_spam", "tweet_sentiment_3class", "digits"])
+def test_no_example_is_in_both_splits(name):
+    import re
+
+    def key(x):
+        if isinstance(x, str):
+            return re.sub(r"^RT @\w+:\s*", "", x).strip().lower()
+        return x.tobytes()
+
+    train, test = tl.load_dataset(name, "train"), tl.load_dataset(name, "test")
+    items = lambda d: d.texts if hasattr(d, "texts") else list(d.data)  # noqa: E731
+    assert not {key(x) for x in items(train)} & {key(x) for x in items(test)}
+
+
+def test_a_missing_or_extra_photo_is_caught(datasets_copy):
+    (datasets_copy / "tuxpaint_photos" / "fish" / "bluegroper.png").unlink()
+    with pytest.raises(tl.ChecksumError, match="bluegroper.png missing"):
+        tl.load_dataset("tuxpaint_photos")

