@@ -1,9 +1,11 @@
-"""Shared test set-up: no network, ever.
+"""Shared test set-up for tests/ and notebooks/ (nbval): no network, ever.
 
-``HF_HUB_OFFLINE=1`` is set before anything imports transformers, and it is inherited by
-the Jupyter kernels that papermill and nbval start. In this process, any socket
-connection to a non-loopback address raises ``OSError``, so a test that would
-reach the network fails instead of hanging or quietly downloading.
+``HF_HUB_OFFLINE=1`` and ``TRANSFERLIB_OFFLINE=1`` are set before anything imports
+transformers, and the Jupyter kernels that papermill and nbval start inherit them. In
+this (pytest's) process, any socket connection to a non-loopback address raises
+``OSError``, so a test that would reach the network fails instead of hanging or quietly
+downloading. This file sits at the repository root so that it also applies when nbval
+is run on a notebook directly (``pytest notebooks/00_....ipynb``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import socket
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFERLIB_OFFLINE"] = "1"  # kernels inherit both: they never probe the network
 
 _connect = socket.socket.connect
 
