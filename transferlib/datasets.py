@@ -222,7 +222,7 @@ def load_dataset(name: str, split: str = "train", transform: Callable | None = N
         return ArrayImageDataset(images, targets, FASHION_CLASSES, info, transform)
     if name == "tuxpaint_photos":
         folder = datasets_dir() / "tuxpaint_photos"
-        listed = {n for n in _listed(datasets_dir()) if n.startswith("tuxpaint_photos/")}
+        listed = {n for n in _recorded_checksums(datasets_dir()) if n.startswith("tuxpaint_photos/")}
         present = {p.relative_to(datasets_dir()).as_posix() for p in folder.rglob("*") if p.is_file()
                    and p.name not in ("COPYING", "NOTICE")}
         if listed != present:
@@ -246,10 +246,6 @@ def load_dataset(name: str, split: str = "train", transform: Callable | None = N
     images, targets = _dedupe_images(images, targets)
     keep = _split(targets, split)
     return ArrayImageDataset(images[keep], targets[keep], classes, info, transform)
-
-
-def _listed(root: Path) -> set[str]:
-    return set(_recorded_checksums(root))
 
 
 def _split(targets: Sequence[int], split: str, test_size: float = 0.2, seed: int = 0) -> np.ndarray:
@@ -319,34 +315,32 @@ def _text(name: str) -> tuple[list[str], list[int], list[str]]:
     return [texts[i] for i in keep], [classes.index(labels[i]) for i in keep], classes
 
 
-def _dedupe_texts(rows: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """One copy of each text (ignoring case and a leading "RT @user:"); texts whose copies
-    disagree on the label are dropped. Without this, copies land in both train and test."""
-    key = lambda text: re.sub(r"^RT @\w+:\s*", "", text).strip().lower()  # noqa: E731
-    labels: dict[str, set[str]] = {}
-    for text, label in rows:
-        labels.setdefault(key(text), set()).add(label)
-    texts, out, seen = [], [], set()
-    for text, label in rows:
-        k = key(text)
-        if k not in seen and len(labels[k]) == 1:
+def _unique(keys: Sequence[Any], labels: Sequence[Any]) -> list[int]:
+    """Indices of the first copy of each key; keys whose copies disagree on the label are dropped.
+
+    Without this, copies of one example land in both train and test.
+    """
+    seen_labels: dict[Any, set[Any]] = {}
+    for k, label in zip(keys, labels):
+        seen_labels.setdefault(k, set()).add(label)
+    keep, seen = [], set()
+    for i, k in enumerate(keys):
+        if k not in seen and len(seen_labels[k]) == 1:
             seen.add(k)
-            texts.append(text)
-            out.append(label)
-    return texts, out
+            keep.append(i)
+    return keep
+
+
+def _dedupe_texts(rows: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """One copy of each text, ignoring case and a leading "RT @user:" (see :func:`_unique`)."""
+    keys = [re.sub(r"^RT @\w+:\s*", "", text).strip().lower() for text, _ in rows]
+    keep = _unique(keys, [label for _, label in rows])
+    return [rows[i][0] for i in keep], [rows[i][1] for i in keep]
 
 
 def _dedupe_images(images: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One copy of each identical image; images whose copies disagree on the label are dropped."""
-    digests = [hashlib.sha1(im.tobytes()).digest() for im in images]
-    labels: dict[bytes, set[int]] = {}
-    for d, t in zip(digests, targets):
-        labels.setdefault(d, set()).add(int(t))
-    keep, seen = [], set()
-    for i, d in enumerate(digests):
-        if d not in seen and len(labels[d]) == 1:
-            seen.add(d)
-            keep.append(i)
+    """One copy of each identical image (see :func:`_unique`)."""
+    keep = _unique([hashlib.sha1(im.tobytes()).digest() for im in images], [int(t) for t in targets])
     return images[keep], np.asarray(targets)[keep]
 
 
