@@ -180,6 +180,54 @@ def test_k_shot_is_stratified_and_seeded():
         tl.k_shot(tl.load_dataset("tuxpaint_photos", "train"), 10)
 
 
+def test_budgets_are_nested_and_hold_outs_disjoint():
+    train = tl.load_dataset("animal_mnist", "train")
+    val, pool = tl.split_per_class(train, 20, seed=3)
+    assert np.bincount(val.targets).tolist() == [20] * 10 and len(val) + len(pool) == len(train)
+    assert not set(val.indices) & set(pool.indices)
+    assert [pool[i][1] for i in range(0, len(pool), 500)] == pool.targets[::500]
+    small, large = tl.k_shot(pool, 10, seed=3), tl.k_shot(pool, 25, seed=3)
+    assert set(small.indices) < set(large.indices)            # more labels add, never swap
+    inner = tl.k_shot(large, 10, seed=3)                       # a subset of a subset: positions in `large`
+    assert np.bincount(inner.targets).tolist() == [10] * 10 and max(inner.indices) < len(large)
+
+
+def test_stratified_split_and_subset_of_a_folder():
+    photos = tl.load_image_folder(datasets_dir() / "tuxpaint_photos")
+    train, test = tl.stratified_split(photos, test_size=0.2, seed=0)
+    assert (len(train), len(test)) == (136, 34) and not set(train.indices) & set(test.indices)
+    assert train.targets == tl.load_dataset("tuxpaint_photos", "train").targets   # the course's own split
+    part = tl.subset(photos, [0, 50, 169])
+    assert part.targets == [photos.targets[i] for i in (0, 50, 169)] and part.classes == photos.classes
+    with pytest.raises(ValueError, match="at least 2 examples of every class"):
+        tl.stratified_split(tl.subset(photos, [0, 1, 169]))
+
+
+def test_with_transform_gives_one_split_two_preprocessings():
+    _, weights = tl.load_model("mobilenet_v2", pretrained=False)
+    few = tl.k_shot(tl.load_dataset("animal_mnist", "train"), 2)
+    for_cnn = tl.with_transform(few, tl.image_transform(None, augment=True, size=28))
+    for_net = tl.with_transform(few, tl.image_transform(weights, size=64))
+    assert for_cnn.targets == for_net.targets == few.targets and for_cnn.classes == few.classes
+    assert for_cnn[0][0].shape == (1, 28, 28) and for_net[0][0].shape == (3, 64, 64)
+    plain = tl.image_transform(None, size=32)(few[0][0])
+    assert plain.shape == (1, 32, 32) and -1.0 <= float(plain.min()) < float(plain.max()) <= 1.0
+    with pytest.raises(ValueError, match="needs a size"):
+        tl.image_transform(None)
+
+
+def test_select_classes_relabels_in_the_order_given():
+    fashion = tl.load_dataset("fashion_mnist", "test")
+    tops = tl.select_classes(fashion, ["Shirt", "T-shirt/top", 2])
+    assert tops.classes == ["Shirt", "T-shirt/top", "Pullover"] and len(tops) == 3000
+    assert np.bincount(tops.targets).tolist() == [1000] * 3
+    image, label = tops[0]
+    assert fashion.classes[fashion.targets[tops.indices[0]]] == tops.classes[label]
+    assert np.bincount(tl.k_shot(tops, 5).targets).tolist() == [5] * 3      # works with every helper
+    with pytest.raises(ValueError, match="at least two"):
+        tl.select_classes(fashion, ["Shirt", "Sock"])
+
+
 def test_loaders_are_seeded():
     from helpers import blobs
 

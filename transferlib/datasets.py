@@ -39,8 +39,10 @@ from torchvision import datasets as tvd
 from .assets import ChecksumError, _recorded_checksums, datasets_dir, verify
 
 __all__ = ["DatasetInfo", "ArrayImageDataset", "TextDataset", "list_datasets", "load_dataset",
-           "load_image_folder", "load_text_csv", "image_transform", "k_shot", "make_loader", "text_loader",
-           "TextCollator", "ToRGB"]
+           "load_image_folder", "load_text_csv", "image_transform", "k_shot", "split_per_class",
+           "stratified_split", "subset", "select_classes", "ClassSubset", "targets_of", "classes_of",
+           "with_transform", "Transformed",
+           "make_loader", "text_loader", "TextCollator", "ToRGB"]
 
 SPLITS = ("train", "test", "all")
 
@@ -346,17 +348,27 @@ def _dedupe_images(images: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray,
 
 # --------------------------------------------------------------------------- preparing data for a model
 
-def image_transform(weights: Any, augment: bool = False, size: int | None = None) -> Callable:
+def image_transform(weights: Any = None, augment: bool = False, size: int | None = None) -> Callable:
     """The preprocessing of ``weights``, for any image: grey, RGBA or CMYK become RGB first.
 
     ``size`` overrides the resolution (``size=64`` is 12x cheaper than 224 on a CPU, and
     enough for 28 px data). ``augment=True`` adds a random resized crop and a horizontal
     flip *before* the weights' own resize, crop and normalisation.
 
+    With ``weights=None`` (a network trained from scratch) the image keeps its channels
+    and is scaled to [-1, 1]; ``augment`` adds the same crop and flip.
+
     >>> train = load_dataset("animal_mnist", transform=image_transform(weights, augment=True, size=64))
+    >>> scratch = image_transform(None, augment=True, size=28)     # 1 x 28 x 28 for a SmallCNN
     """
     from torchvision.transforms import v2
 
+    if weights is None:
+        if size is None:
+            raise ValueError("image_transform(None, ...) needs a size, e.g. size=28 for a SmallCNN.")
+        aug = [v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+        return v2.Compose([v2.PILToTensor(), *(aug if augment else [v2.Resize((size, size), antialias=True)]),
+                           v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5], [0.5])])
     ref = weights.transforms()
     crop = size or ref.crop_size[0]
     resize = size or ref.resize_size[0]
@@ -378,24 +390,142 @@ class ToRGB:
         return "ToRGB()"
 
 
-def k_shot(dataset: Dataset, k: int, seed: int = 0) -> Subset:
-    """A stratified subset with ``k`` examples of every class, drawn with ``seed``.
+class Transformed(Dataset):
+    """``dataset`` with ``transform`` applied to its inputs; ``targets`` and ``classes`` pass through."""
 
-    >>> few = k_shot(train, k=10, seed=0)     # 10 labels per class
+    def __init__(self, dataset: Dataset, transform: Callable) -> None:
+        self.dataset, self.transform = dataset, transform
+        self.targets = targets_of(dataset)
+        self.classes = classes_of(dataset)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        x, y = self.dataset[i]
+        return self.transform(x), y
+
+
+class ClassSubset(Dataset):
+    """The examples of some classes only, relabelled 0..len(classes)-1 in the order given."""
+
+    def __init__(self, dataset: Dataset, classes: Sequence[str | int]) -> None:
+        names = classes_of(dataset)
+        chosen = [names[c] if isinstance(c, int) else c for c in classes]
+        unknown = [c for c in chosen if c not in names]
+        if unknown or len(set(chosen)) < 2:
+            raise ValueError(f"Pick at least two of the dataset's classes {names}; got {list(classes)}.")
+        old = [names.index(c) for c in chosen]
+        targets = np.asarray(targets_of(dataset))
+        self.dataset, self.classes = dataset, chosen
+        self.indices = np.flatnonzero(np.isin(targets, old)).tolist()
+        remap = {o: n for n, o in enumerate(old)}
+        self.targets = [remap[int(targets[i])] for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.dataset[self.indices[i]][0], self.targets[i]
+
+
+def select_classes(dataset: Dataset, classes: Sequence[str | int]) -> ClassSubset:
+    """Keep some classes, by name or index, and number them 0, 1, ... in the order given.
+
+    >>> fashion = load_dataset("fashion_mnist")
+    >>> tops = select_classes(fashion, ["T-shirt/top", "Pullover", "Coat", "Shirt"])   # labels 0..3
     """
-    targets = np.asarray(dataset.targets)
-    counts = np.bincount(targets, minlength=len(dataset.classes))
+    return ClassSubset(dataset, classes)
+
+
+def with_transform(dataset: Dataset, transform: Callable) -> Transformed:
+    """The same examples through another transform: one split, two models' preprocessing.
+
+    The dataset should hand out raw images (loaded with ``transform=None``).
+
+    >>> few = k_shot(load_dataset("animal_mnist"), k=10)
+    >>> for_cnn = with_transform(few, image_transform(None, augment=True, size=28))
+    >>> for_mobilenet = with_transform(few, image_transform(weights, size=96))
+    """
+    return Transformed(dataset, transform)
+
+
+def targets_of(dataset: Dataset) -> list[int]:
+    """The labels of a dataset, or of a torch ``Subset`` of one (looked up, not loaded)."""
+    if hasattr(dataset, "targets"):
+        return [int(t) for t in dataset.targets]
+    if isinstance(dataset, Subset):
+        parent = targets_of(dataset.dataset)
+        return [parent[i] for i in dataset.indices]
+    raise TypeError(f"{type(dataset).__name__} has no .targets: give it a list of integer labels.")
+
+
+def classes_of(dataset: Dataset) -> list[str]:
+    """The class names of a dataset, or of a torch ``Subset`` of one."""
+    while not hasattr(dataset, "classes") and isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    if not hasattr(dataset, "classes"):
+        raise TypeError(f"{type(dataset).__name__} has no .classes: give it a list of class names.")
+    return list(dataset.classes)
+
+
+def _labelled_subset(dataset: Dataset, index: np.ndarray) -> Subset:
+    subset = Subset(dataset, np.asarray(index).tolist())
+    subset.targets = np.asarray(targets_of(dataset))[np.asarray(index, dtype=int)].tolist()
+    subset.classes = classes_of(dataset)
+    return subset
+
+
+def split_per_class(dataset: Dataset, k: int, seed: int = 0) -> tuple[Subset, Subset]:
+    """``k`` random examples of every class, and all the others: a stratified hold-out.
+
+    >>> val, pool = split_per_class(train, 20)     # 20 per class to validate on; train from the pool
+    """
+    targets, classes = np.asarray(targets_of(dataset)), classes_of(dataset)
+    counts = np.bincount(targets, minlength=len(classes))
     if k < 1 or k > counts.min():
-        smallest = dataset.classes[int(counts.argmin())]
+        smallest = classes[int(counts.argmin())]
         raise ValueError(f"k must be between 1 and {counts.min()} (class {smallest!r} has only "
                          f"{counts.min()} examples), not {k}.")
     rng = np.random.default_rng(seed)
-    index = np.sort(np.concatenate([rng.choice(np.flatnonzero(targets == c), k, replace=False)
-                                    for c in range(len(dataset.classes))]))
-    subset = Subset(dataset, index.tolist())
-    subset.targets = targets[index].tolist()
-    subset.classes = dataset.classes
-    return subset
+    chosen = np.sort(np.concatenate([rng.permutation(np.flatnonzero(targets == c))[:k]
+                                     for c in range(len(classes))]))
+    rest = np.setdiff1d(np.arange(len(targets)), chosen)
+    return _labelled_subset(dataset, chosen), _labelled_subset(dataset, rest)
+
+
+def subset(dataset: Dataset, indices: Sequence[int]) -> Subset:
+    """A torch ``Subset`` that keeps ``targets`` and ``classes``, so the helpers here accept it.
+
+    >>> for train_idx, test_idx in StratifiedKFold(5).split(x, y):
+    ...     train = subset(photos, train_idx)
+    """
+    return _labelled_subset(dataset, np.asarray(indices, dtype=int))
+
+
+def stratified_split(dataset: Dataset, test_size: float = 0.2, seed: int = 0) -> tuple[Subset, Subset]:
+    """``(train, test)`` with every class in the same proportion in both: the split ``load_dataset`` uses.
+
+    >>> photos = load_image_folder("my_photos")
+    >>> train, test = stratified_split(photos, test_size=0.2)
+    """
+    targets = np.asarray(targets_of(dataset))
+    if np.bincount(targets).min() < 2:
+        raise ValueError("stratified_split needs at least 2 examples of every class; "
+                         f"counts are {np.bincount(targets).tolist()}. Add images to the small classes.")
+    return (_labelled_subset(dataset, _split(targets, "train", test_size, seed)),
+            _labelled_subset(dataset, _split(targets, "test", test_size, seed)))
+
+
+def k_shot(dataset: Dataset, k: int, seed: int = 0) -> Subset:
+    """A stratified subset with ``k`` examples of every class, drawn with ``seed``.
+
+    Budgets are nested: with the same seed, the 10-shot subset is inside the 25-shot one,
+    so a learning curve adds labels instead of swapping them.
+
+    >>> few = k_shot(train, k=10, seed=0)     # 10 labels per class
+    """
+    return split_per_class(dataset, k, seed)[0]
 
 
 def make_loader(dataset: Dataset, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
