@@ -56,6 +56,12 @@ def test_cache_is_reused_and_never_stale(setup, tmp_path):
     tl.cached_features(changed, test, progress=False)
     assert len(list((tmp_path / "features").glob("*.safetensors"))) == 4
 
+    raw = tl.load_dataset("tuxpaint_photos", "test")                 # the same photos through with_transform
+    tl.cached_features(model.backbone, tl.with_transform(raw, tl.image_transform(weights, size=64)), progress=False)
+    assert len(list((tmp_path / "features").glob("*.safetensors"))) == 5
+    tl.cached_features(model.backbone, tl.with_transform(raw, tl.image_transform(weights, size=96)), progress=False)
+    assert len(list((tmp_path / "features").glob("*.safetensors"))) == 6
+
 
 def test_heads_and_probe_on_cached_features(setup):
     model, _, train, test = setup

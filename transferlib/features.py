@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from .datasets import ArrayImageDataset, TextCollator, TextDataset, make_loader
+from .datasets import ArrayImageDataset, ClassSubset, TextCollator, TextDataset, Transformed, make_loader
 from .heads import make_head
 from .training import History, _to, fit, iterate, pick_device
 
@@ -37,10 +37,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("TRANSFERLIB_CACHE", Path.home() / ".cache" / "transferlib"))
 
 
-def extract_features(backbone: nn.Module, data: Dataset | DataLoader, batch_size: int = 64,
+def extract_features(backbone: nn.Module, data: Dataset | DataLoader, batch_size: int = 16,
                      device: str | torch.device | None = None, tokenizer: Any = None,
                      progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``(features, labels)`` for every item, computed in eval mode under ``inference_mode``.
+
+    Batches of 16 keep MobileNetV2 at 224 px to about 200 MB of activations (EfficientNet-Lite0:
+    about 550 MB); on a 2-core CPU they were also faster than 32 or 64.
 
     Pass a ``tokenizer`` for a :class:`TextDataset`. The backbone's train/eval mode is restored.
     """
@@ -71,6 +74,13 @@ def fingerprint(obj: Any) -> str:
     elif isinstance(obj, Subset):
         h.update(fingerprint(obj.dataset).encode())
         h.update(np.asarray(obj.indices, dtype=np.int64).tobytes())
+    elif isinstance(obj, ClassSubset):
+        h.update(fingerprint(obj.dataset).encode())
+        h.update(np.asarray(obj.indices, dtype=np.int64).tobytes())
+        h.update(np.asarray(obj.targets, dtype=np.int64).tobytes())
+    elif isinstance(obj, Transformed):
+        h.update(fingerprint(obj.dataset).encode())
+        h.update(_transform_repr(obj.transform).encode())
     elif isinstance(obj, ArrayImageDataset):
         h.update(obj.data.tobytes())
         h.update(np.asarray(obj.targets, dtype=np.int64).tobytes())
@@ -99,7 +109,7 @@ def _transform_repr(transform: Any) -> str:
     return text
 
 
-def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = None, batch_size: int = 64,
+def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = None, batch_size: int = 16,
                     tokenizer: Any = None, device: str | torch.device | None = None,
                     progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Like :func:`extract_features`, but stored in :func:`cache_dir` as safetensors and reused.
