@@ -166,6 +166,9 @@ def test_small_cnn_baseline():
     convs = (9 * 1 * 32 + 64) + (9 * 32 * 32 + 64) + (9 * 32 * 64 + 128) + (9 * 64 * 64 + 128)
     assert n_params(model) == convs + 64 * 7 * 7 * 10 + 10
     assert tl.SmallCNN(3, 6, 64)(torch.randn(1, 3, 64, 64)).shape == (1, 6)
+    narrow = tl.SmallCNN(1, 5, 28, width=16)
+    assert n_params(narrow) == (9 * 16 + 32) + (9 * 16 * 16 + 32) + (9 * 16 * 32 + 64) + (9 * 32 * 32 + 64) \
+        + 32 * 7 * 7 * 5 + 5
     with pytest.raises(ValueError, match="multiple of 4"):
         tl.SmallCNN(image_size=30)
 
