@@ -169,6 +169,8 @@ def test_small_cnn_baseline():
     narrow = tl.SmallCNN(1, 5, 28, width=16)
     assert n_params(narrow) == (9 * 16 + 32) + (9 * 16 * 16 + 32) + (9 * 16 * 32 + 64) + (9 * 32 * 32 + 64) \
         + 32 * 7 * 7 * 5 + 5
+    pooled = tl.SmallCNN(1, 5, 28, width=16, global_pool=True)
+    assert n_params(pooled) == n_params(narrow) - 32 * 7 * 7 * 5 + 32 * 5 and pooled(torch.randn(2, 1, 28, 28)).shape == (2, 5)
     with pytest.raises(ValueError, match="multiple of 4"):
         tl.SmallCNN(image_size=30)
 

@@ -150,12 +150,16 @@ class SmallCNN(nn.Module):
     dropout. Each conv layer is its own block (``conv1``...``conv4``, then ``head``), so
     layer-by-layer transfer experiments can copy and freeze them one at a time.
 
+    With ``global_pool=True`` the head averages each final map to one number, as ImageNet
+    networks do: it then sees only ``2*width`` features, so the conv layers must do the
+    work (a flattened head can classify well even on random conv features).
+
     >>> SmallCNN(in_channels=1, num_classes=10, image_size=28)    # 28 px silhouettes, ~99 k params
-    >>> SmallCNN(1, 5, 28, width=16)                              # 4x cheaper, for many short runs
+    >>> SmallCNN(1, 5, 28, width=16, global_pool=True)            # 4x cheaper, for many short runs
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
-                 dropout: float = 0.3, width: int = 32) -> None:
+                 dropout: float = 0.3, width: int = 32, global_pool: bool = False) -> None:
         super().__init__()
         if image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4 (two 2x2 pools), not {image_size}.")
@@ -168,8 +172,9 @@ class SmallCNN(nn.Module):
         self.conv2 = conv(width, width, pool=True)
         self.conv3 = conv(width, 2 * width, pool=False)
         self.conv4 = conv(2 * width, 2 * width, pool=True)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(2 * width * (image_size // 4) ** 2, num_classes))
+        pool = [nn.AdaptiveAvgPool2d(1)] if global_pool else []
+        features = 2 * width * (1 if global_pool else (image_size // 4) ** 2)
+        self.head = nn.Sequential(*pool, nn.Flatten(), nn.Dropout(dropout), nn.Linear(features, num_classes))
         self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
