@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -226,6 +227,10 @@ def test_select_classes_relabels_in_the_order_given():
     assert np.bincount(tl.k_shot(tops, 5).targets).tolist() == [5] * 3      # works with every helper
     with pytest.raises(ValueError, match="at least two"):
         tl.select_classes(fashion, ["Shirt", "Sock"])
+    kept = tl.in_memory(tl.with_transform(tl.k_shot(tops, 4), tl.image_transform(None, size=28)))
+    assert kept.tensors[0].shape == (12, 1, 28, 28) and kept.targets == tl.k_shot(tops, 4).targets
+    fifth = tops[tl.k_shot(tops, 4).indices[5]][0]
+    assert kept.classes == tops.classes and torch.equal(kept[5][0], tl.image_transform(None, size=28)(fifth))
 
 
 def test_loaders_are_seeded():

@@ -21,9 +21,9 @@ One concept per module, read in this order:
 """
 
 from .assets import ChecksumError, OfflineError, is_offline
-from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, image_transform, k_shot, list_datasets,
-                       load_dataset, load_image_folder, load_text_csv, make_loader, select_classes,
-                       split_per_class, stratified_split, subset, text_loader, with_transform)
+from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, image_transform, in_memory, k_shot,
+                       list_datasets, load_dataset, load_image_folder, load_text_csv, make_loader,
+                       select_classes, split_per_class, stratified_split, subset, text_loader, with_transform)
 from .features import cached_features, extract_features, logistic_probe, train_head
 from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
 from .heads import Classifier, build_classifier, build_text_classifier, make_head, replace_head
@@ -40,7 +40,7 @@ __all__ = [
     "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "FreezePanel", "History",
     "OfflineError", "SmallCNN", "TextDataset", "TrainPanel", "Weights", "activations", "blocks",
     "build_classifier", "build_text_classifier", "cached_features", "evaluate", "extract_features", "fit",
-    "freeze", "freeze_all_but_last", "gradual_unfreeze", "image_grid", "image_transform", "is_offline",
+    "freeze", "freeze_all_but_last", "gradual_unfreeze", "image_grid", "image_transform", "in_memory", "is_offline",
     "k_shot", "linear_cka", "list_datasets", "list_models", "load_checkpoint", "load_dataset",
     "load_image_folder", "load_model", "load_text_csv", "load_text_model", "logistic_probe", "lp_ft", "lr_find",
     "make_head", "make_loader", "make_optimizer", "param_groups", "pick_device", "plot_confusion",

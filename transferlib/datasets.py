@@ -41,7 +41,7 @@ from .assets import ChecksumError, _recorded_checksums, datasets_dir, verify
 __all__ = ["DatasetInfo", "ArrayImageDataset", "TextDataset", "list_datasets", "load_dataset",
            "load_image_folder", "load_text_csv", "image_transform", "k_shot", "split_per_class",
            "stratified_split", "subset", "select_classes", "ClassSubset", "targets_of", "classes_of",
-           "with_transform", "Transformed",
+           "with_transform", "Transformed", "in_memory", "InMemory",
            "make_loader", "text_loader", "TextCollator", "ToRGB"]
 
 SPLITS = ("train", "test", "all")
@@ -436,6 +436,25 @@ def select_classes(dataset: Dataset, classes: Sequence[str | int]) -> ClassSubse
     >>> tops = select_classes(fashion, ["T-shirt/top", "Pullover", "Coat", "Shirt"])   # labels 0..3
     """
     return ClassSubset(dataset, classes)
+
+
+class InMemory(torch.utils.data.TensorDataset):
+    """Tensors computed once from a dataset, with its ``targets`` and ``classes``."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+        super().__init__(images, torch.as_tensor(targets_of(dataset)))
+        self.targets, self.classes = targets_of(dataset), classes_of(dataset)
+
+
+def in_memory(dataset: Dataset) -> InMemory:
+    """Apply the transform once and keep the tensors: for small images and many short runs.
+
+    Random augmentation would be frozen too, so use it for fixed transforms only.
+
+    >>> train = in_memory(with_transform(k_shot(fashion, 50), image_transform(None, size=28)))
+    """
+    return InMemory(dataset)
 
 
 def with_transform(dataset: Dataset, transform: Callable) -> Transformed:
