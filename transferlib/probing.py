@@ -33,13 +33,14 @@ def _pool(out: Any) -> torch.Tensor:
 
 
 def activations(model: nn.Module, layers: list[str], data: torch.Tensor | Dataset | DataLoader,
-                pool: bool = True, batch_size: int = 64, device: str | torch.device | None = None,
+                pool: bool = True, batch_size: int = 16, device: str | torch.device | None = None,
                 progress: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """Outputs of the named submodules (forward hooks), in eval mode without gradients.
 
     ``data`` is a batch tensor, a Dataset or a DataLoader of ``(x, y)``. Returns the
     activations by layer name and the labels (``None`` for a bare tensor). With
-    ``pool=False`` full maps are kept: mind the memory.
+    ``pool=False`` full maps are kept: mind the memory. Batches of 16, as in
+    :func:`~transferlib.features.extract_features`, keep 224 px inputs to a few hundred MB.
     """
     missing = [name for name in layers if name not in dict(model.named_modules())]
     if missing:
