@@ -443,8 +443,8 @@ class InMemory(torch.utils.data.TensorDataset):
 
     def __init__(self, dataset: Dataset) -> None:
         images = torch.stack([dataset[i][0] for i in range(len(dataset))])
-        super().__init__(images, torch.as_tensor(targets_of(dataset)))
         self.targets, self.classes = targets_of(dataset), classes_of(dataset)
+        super().__init__(images, torch.as_tensor(self.targets))
 
 
 def in_memory(dataset: Dataset) -> InMemory:
@@ -488,11 +488,17 @@ def classes_of(dataset: Dataset) -> list[str]:
     return list(dataset.classes)
 
 
-def _labelled_subset(dataset: Dataset, index: np.ndarray) -> Subset:
-    subset = Subset(dataset, np.asarray(index).tolist())
-    subset.targets = np.asarray(targets_of(dataset))[np.asarray(index, dtype=int)].tolist()
-    subset.classes = classes_of(dataset)
-    return subset
+def subset(dataset: Dataset, indices: Sequence[int]) -> Subset:
+    """A torch ``Subset`` that keeps ``targets`` and ``classes``, so the helpers here accept it.
+
+    >>> for train_idx, test_idx in StratifiedKFold(5).split(x, y):
+    ...     train = subset(photos, train_idx)
+    """
+    index = np.asarray(indices, dtype=int)
+    part = Subset(dataset, index.tolist())
+    part.targets = np.asarray(targets_of(dataset))[index].tolist()
+    part.classes = classes_of(dataset)
+    return part
 
 
 def split_per_class(dataset: Dataset, k: int, seed: int = 0) -> tuple[Subset, Subset]:
@@ -510,16 +516,7 @@ def split_per_class(dataset: Dataset, k: int, seed: int = 0) -> tuple[Subset, Su
     chosen = np.sort(np.concatenate([rng.permutation(np.flatnonzero(targets == c))[:k]
                                      for c in range(len(classes))]))
     rest = np.setdiff1d(np.arange(len(targets)), chosen)
-    return _labelled_subset(dataset, chosen), _labelled_subset(dataset, rest)
-
-
-def subset(dataset: Dataset, indices: Sequence[int]) -> Subset:
-    """A torch ``Subset`` that keeps ``targets`` and ``classes``, so the helpers here accept it.
-
-    >>> for train_idx, test_idx in StratifiedKFold(5).split(x, y):
-    ...     train = subset(photos, train_idx)
-    """
-    return _labelled_subset(dataset, np.asarray(indices, dtype=int))
+    return subset(dataset, chosen), subset(dataset, rest)
 
 
 def stratified_split(dataset: Dataset, test_size: float = 0.2, seed: int = 0) -> tuple[Subset, Subset]:
@@ -532,8 +529,8 @@ def stratified_split(dataset: Dataset, test_size: float = 0.2, seed: int = 0) ->
     if np.bincount(targets).min() < 2:
         raise ValueError("stratified_split needs at least 2 examples of every class; "
                          f"counts are {np.bincount(targets).tolist()}. Add images to the small classes.")
-    return (_labelled_subset(dataset, _split(targets, "train", test_size, seed)),
-            _labelled_subset(dataset, _split(targets, "test", test_size, seed)))
+    return (subset(dataset, _split(targets, "train", test_size, seed)),
+            subset(dataset, _split(targets, "test", test_size, seed)))
 
 
 def k_shot(dataset: Dataset, k: int, seed: int = 0) -> Subset:
