@@ -93,6 +93,24 @@ def test_frozen_batchnorm_stays_in_inference_mode_after_train(models):
     tl.unfreeze(model)
 
 
+def test_unfreeze_can_keep_batchnorm_statistics_fixed(models):
+    model = models["mobilenet_v2"]
+    tl.unfreeze(model, train_bn=False)  # weights train, running statistics stay
+    model.train()
+    bn = model.backbone.features[5].conv[0][1]
+    before = bn.running_mean.clone()
+    model(torch.randn(4, 3, 32, 32)).sum().backward()
+    assert torch.equal(bn.running_mean, before) and not bn.training
+    assert bn.weight.requires_grad and bn.weight.grad is not None
+    assert count(model, trainable=True) == count(model)
+    assert {row[4] for row in tl.summary(model).rows} == {"frozen", "-"}
+    model.zero_grad(set_to_none=True)
+    tl.unfreeze(model)
+    model.train()
+    model(torch.randn(4, 3, 32, 32))
+    assert bn.training and not torch.equal(bn.running_mean, before)
+
+
 def test_unfrozen_batchnorm_trains_normally(models):
     model = models["resnet18"]
     tl.freeze(model)

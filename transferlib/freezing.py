@@ -128,19 +128,28 @@ def freeze(model: nn.Module, names: Iterable[str] | str | None = None, train_bn:
     return model
 
 
-def unfreeze(model: nn.Module, names: Iterable[str] | str | None = None) -> nn.Module:
-    """Let the whole model, or the named blocks / modules, train again (BatchNorm included)."""
+def unfreeze(model: nn.Module, names: Iterable[str] | str | None = None, train_bn: bool = True) -> nn.Module:
+    """Let the whole model, or the named blocks / modules, train again.
+
+    ``train_bn=False`` trains the weights (BatchNorm's scale and shift included) but keeps
+    the BatchNorm running statistics fixed: Keras's advice for fine-tuning on small data.
+
+    >>> unfreeze(model)                            # everything trains, statistics update
+    >>> unfreeze(model, train_bn=False)            # weights train, statistics stay ImageNet's
+    """
     for module in _select(model, names):
         for p in module.parameters():
             p.requires_grad = True
         for bn in module.modules():
             if isinstance(bn, _BATCHNORM):
-                _set_bn_frozen(bn, False)
+                _set_bn_frozen(bn, not train_bn)
     return model
 
 
 def freeze_all_but_last(model: nn.Module, k: int, train_bn: bool = False) -> nn.Module:
     """Freeze every block except the last ``k``. The head is a block: ``k=1`` trains only the head.
+
+    ``train_bn`` is for the frozen blocks' BatchNorm; the last ``k`` blocks' statistics update.
 
     >>> freeze_all_but_last(model, 4)   # the head and the last 3 backbone blocks train
     """
