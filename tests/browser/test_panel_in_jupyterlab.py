@@ -1,6 +1,7 @@
 """The freeze and training panels in a real JupyterLab, driven by a real browser.
 
-Starts JupyterLab on 127.0.0.1 with a small notebook that builds the panels, runs all
+Starts JupyterLab on 127.0.0.1 with lesson 3 (the lesson that uses the panels) in its
+fast mode (papermill's parameterisation, ``FAST = True``, outputs cleared), runs all
 cells from the Run menu in headless Chromium (Debian's ``chromium`` + pip
 ``playwright``), unfreezes the last backbone block by clicking its checkbox, checks the
 displayed trainable count against the model's exact count, clicks Train and waits for
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "test-artifacts"
@@ -32,16 +34,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-CELLS = [
-    "import transferlib as tl\n"
-    "model, weights = tl.build_classifier('mobilenet_v2', 6)\n"
-    "tl.freeze_all_but_last(model, 1)\n"
-    "tf = tl.image_transform(weights, size=64)\n"
-    "train = tl.make_loader(tl.k_shot(tl.load_dataset('tuxpaint_photos', 'train', transform=tf), 3), 9, shuffle=True)\n"
-    "val = tl.make_loader(tl.load_dataset('tuxpaint_photos', 'test', transform=tf), 64)",
-    "freeze = tl.FreezePanel(model)\nfreeze",
-    "panel = tl.TrainPanel(model, train, val, freeze_panel=freeze, epochs=1)\npanel",
-]
+LESSON = ROOT / "notebooks" / "03_fine_tuning.ipynb"
+LAST_OUTPUT = "Exercise 3: correct"   # printed by the lesson's last check: every cell has run
 
 
 def _browser_or_skip():
@@ -70,9 +64,11 @@ def _free_port() -> int:
 
 @pytest.fixture
 def jupyterlab(tmp_path):
-    nb = new_notebook(cells=[new_code_cell(c) for c in CELLS])
-    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-    nbformat.write(nb, tmp_path / "panel.ipynb")
+    nb = parameterize_notebook(load_notebook_node(str(LESSON)), {"FAST": True})  # as papermill does
+    for cell in nb.cells:  # start blank, so every widget on screen was rendered by this run
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, tmp_path / LESSON.name)
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
@@ -91,7 +87,7 @@ def jupyterlab(tmp_path):
                 time.sleep(0.5)
         else:
             pytest.fail(f"JupyterLab did not start: {(tmp_path / 'lab.log').read_text()[-2000:]}")
-        yield f"http://127.0.0.1:{port}/lab/tree/panel.ipynb"
+        yield f"http://127.0.0.1:{port}/lab/tree/{LESSON.name}"
     finally:
         lab.terminate()
         try:
@@ -110,7 +106,7 @@ def test_freeze_and_train_panels_in_a_real_browser(jupyterlab):
     sync_playwright = _browser_or_skip()
     import transferlib as tl
 
-    model, _ = tl.build_classifier("mobilenet_v2", 6, pretrained=False)
+    model, _ = tl.build_classifier("mobilenet_v2", 10, pretrained=False)  # lesson 3: 10 animals
     head = sum(p.numel() for p in model.head.parameters())
     last_block = sum(p.numel() for p in model.backbone.features[18].parameters())
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -131,20 +127,21 @@ def test_freeze_and_train_panels_in_a_real_browser(jupyterlab):
                     break
                 except Exception:
                     page.keyboard.press("Escape")
-            page.wait_for_selector(".widget-slider", timeout=180_000)
-            page.wait_for_selector("button:has-text('Train')", timeout=180_000)
+            page.wait_for_selector(".widget-slider", timeout=300_000)
+            page.wait_for_selector("button:has-text('Train')", timeout=300_000)
+            page.wait_for_selector(f"text={LAST_OUTPUT}", timeout=300_000)  # the kernel is free for clicks
             assert page.locator("text=Error displaying widget").count() == 0
-            assert _shown(page) == head == 7_686
+            assert _shown(page) == head == 12_810
             page.screenshot(path=str(ARTIFACTS / "panel_1_loaded.png"))
 
             block_boxes = page.locator(".widget-checkbox", has_text="backbone.features.18").locator("input")
             block_boxes.check()
-            page.wait_for_function("() => document.body.innerText.includes('Trainable: 419,846')", timeout=30_000)
-            assert _shown(page) == head + last_block == 419_846
+            page.wait_for_function("() => document.body.innerText.includes('Trainable: 424,970')", timeout=30_000)
+            assert _shown(page) == head + last_block == 424_970
             page.screenshot(path=str(ARTIFACTS / "panel_2_unfrozen.png"))
 
             page.click("button:has-text('Train')")
-            page.wait_for_selector("td:has-text('419,846')", timeout=180_000)  # the run, in the runs table
+            page.wait_for_selector("td:has-text('424,970')", timeout=180_000)  # the run, in the runs table
             assert page.locator("text=/run 1: best validation accuracy/").count() == 1
             page.screenshot(path=str(ARTIFACTS / "panel_3_trained.png"), full_page=True)
         finally:
