@@ -583,7 +583,8 @@ def load_text_csv(path: str | Path, text_column: str = "text", label_column: str
 
 
 class TextCollator:
-    """Turns a list of ``(text, label)`` into ``(tokenizer batch, labels)``, truncating at the model's limit.
+    """Turns a list of ``(text, label)`` into ``(tokenizer batch, labels)``, truncating at ``max_length``
+    (by default the model's limit).
 
     Truncation is reported once, with how many texts of that batch were cut.
     """
@@ -591,6 +592,7 @@ class TextCollator:
     def __init__(self, tokenizer: Any, max_length: int | None = None) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length or min(tokenizer.model_max_length, 512)
+        self.limit = "max_length" if max_length else "the model's limit"
         self.warned = False
 
     def __call__(self, items: list[tuple[str, int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -604,7 +606,7 @@ class TextCollator:
             long = sum(len(ids) > self.max_length for ids in lengths)
             if long:
                 print(f"Note: {long} of the {len(texts)} texts in this batch are longer than {self.max_length} "
-                      f"tokens (the model's limit) and are truncated; later batches are truncated the same "
+                      f"tokens ({self.limit}) and are truncated; later batches are truncated the same "
                       "way. Said once.")
                 self.warned = True
         return dict(batch), torch.tensor([y for _, y in items])
