@@ -249,3 +249,16 @@ def test_history_without_validation_reports_training_accuracy():
     history = tl.fit(TinyNet(), train, epochs=2, progress=False)
     assert history.best_val_acc is None
     assert history.best_acc == max(history.train_acc)
+
+
+def test_every_run_hands_its_memory_back(monkeypatch):
+    calls = []
+    monkeypatch.setattr(tl.training, "release_memory", lambda: calls.append(1))
+    train, val = loaders()
+    tl.fit(TinyNet(), train, val, epochs=2, progress=False)
+    tl.fit(TinyNet(), train, epochs=1, progress=False)
+    assert len(calls) == 2  # once per run, not per epoch
+
+
+def test_release_memory_runs_on_any_platform():
+    tl.training.release_memory()  # malloc_trim on glibc; garbage collection elsewhere

@@ -16,6 +16,8 @@ cannot move a frozen weight.
 from __future__ import annotations
 
 import copy
+import ctypes
+import gc
 import json
 import math
 import time
@@ -32,7 +34,26 @@ from tqdm.auto import tqdm
 from .freezing import blocks, freeze_all_but_last, unfreeze
 
 __all__ = ["History", "Evaluation", "pick_device", "make_optimizer", "param_groups", "fit", "evaluate",
-           "save_checkpoint", "load_checkpoint", "lr_find", "LRFinder", "gradual_unfreeze", "lp_ft"]
+           "save_checkpoint", "load_checkpoint", "lr_find", "LRFinder", "gradual_unfreeze", "lp_ft", "release_memory"]
+
+
+# --------------------------------------------------------------------------- memory
+
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # macOS, Windows, musl
+        return None
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the operating system (glibc's
+    ``malloc_trim``), so that a notebook of many short runs does not grow run after run.
+    ``fit`` calls it at the end of every run; elsewhere than glibc it only collects garbage."""
+    gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 # --------------------------------------------------------------------------- records
@@ -336,6 +357,7 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
             score = va_acc if val is not None else tr_acc
             if score > best:
                 best, since_best, history.best_epoch = score, 0, epoch
+                best_state = None  # free the old copy first: one copy in memory, not two
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 since_best += 1
@@ -364,6 +386,8 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
             bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
+    del best_state, start_state, optimizer, scheduler
+    release_memory()
     return history
 
 
