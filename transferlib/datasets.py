@@ -34,7 +34,6 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
-from torchvision import datasets as tvd
 
 from .assets import ChecksumError, _recorded_checksums, datasets_dir, verify
 
@@ -128,7 +127,7 @@ def _flatten_alpha(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_image_folder(root: str | Path, transform: Callable | None = None) -> tvd.ImageFolder:
+def load_image_folder(root: str | Path, transform: Callable | None = None) -> "ImageFolder":
     """Your own photos, one sub-folder per class (``root/cat/x.jpg``, ``root/dog/y.png``...).
 
     A torchvision ``ImageFolder`` whose images are always RGB. Cut-outs with
@@ -138,11 +137,13 @@ def load_image_folder(root: str | Path, transform: Callable | None = None) -> tv
     >>> photos.classes
     ['cat', 'dog']
     """
+    from torchvision.datasets import ImageFolder
+
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder. Pass a folder with one sub-folder per class.")
     try:
-        folder = tvd.ImageFolder(str(root), transform=transform, loader=_open_rgb)
+        folder = ImageFolder(str(root), transform=transform, loader=_open_rgb)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{root} holds no images in class sub-folders ({err}). "
                                 "Put each class's images in root/<class name>/.") from None

