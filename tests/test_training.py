@@ -129,6 +129,68 @@ def test_failed_fit_leaves_model_and_history_as_they_were():
         assert torch.equal(value, before[key]), key
 
 
+def test_an_error_after_the_first_epoch_keeps_the_best_weights_and_the_finished_epochs():
+    torch.manual_seed(0)
+    model = TinyNet()
+    train, val = loaders()
+
+    def fail_at_epoch_3(history):
+        if len(history) == 3:
+            raise RuntimeError("boom")
+
+    history = tl.History()
+    with pytest.raises(RuntimeError, match="boom"):
+        tl.fit(model, train, val, epochs=5, lr=1e-2, history=history, progress=False, on_epoch=fail_at_epoch_3)
+    assert history.epoch == [1, 2, 3]
+    assert tl.evaluate(model, val).accuracy == pytest.approx(history.best_val_acc)
+
+
+def test_fit_never_holds_two_copies_of_the_weights(monkeypatch):
+    import weakref
+
+    from transferlib import training
+
+    copies: list[weakref.ref] = []
+    real_deepcopy = copy.deepcopy
+
+    def tracked(obj, *args, **kwargs):
+        result = real_deepcopy(obj, *args, **kwargs)
+        if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            copies.append(weakref.ref(result))
+        return result
+
+    monkeypatch.setattr(training.copy, "deepcopy", tracked)
+    alive = []
+    torch.manual_seed(0)
+    model = TinyNet()
+    train, val = loaders()
+    noisy = tl.make_loader(blobs(60, seed=5, noise=3.0), 64)  # so the best epoch is not always the last
+    tl.fit(model, train, noisy, epochs=4, lr=1e-2, progress=False,
+           on_epoch=lambda h: alive.append(sum(r() is not None for r in copies)))
+    assert len(copies) >= 2, "fit copies the starting weights and the best ones"
+    assert alive == [1, 1, 1, 1]
+
+
+def test_big_weights_are_copied_through_a_file_and_restore_exactly(monkeypatch, tmp_path):
+    from transferlib import training
+
+    monkeypatch.setattr(training, "SPILL_BYTES", 0)  # treat TinyNet as big
+    monkeypatch.setattr(training.tempfile, "tempdir", str(tmp_path))
+    torch.manual_seed(0)
+    model = TinyNet()
+    saved = training.copy_weights(model)
+    assert list(tmp_path.iterdir()) == [], "the temporary file is gone; only its mapping remains"
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.fc.weight.add_(1.0)
+    model.load_state_dict(saved)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+
+    train, val = loaders(noise=3.0)  # noisy, so the best epoch is not always the last
+    history = tl.fit(model, train, val, epochs=4, lr=1e-2, progress=False)
+    assert tl.evaluate(model, val).accuracy == pytest.approx(history.best_val_acc)
+
+
 def test_lr_find_suggests_a_rate_and_restores_the_model():
     torch.manual_seed(0)
     model = TinyNet()

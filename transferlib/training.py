@@ -20,6 +20,7 @@ import ctypes
 import gc
 import json
 import math
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +35,8 @@ from tqdm.auto import tqdm
 from .freezing import blocks, freeze_all_but_last, unfreeze
 
 __all__ = ["History", "Evaluation", "pick_device", "make_optimizer", "param_groups", "fit", "evaluate",
-           "save_checkpoint", "load_checkpoint", "lr_find", "LRFinder", "gradual_unfreeze", "lp_ft", "release_memory"]
+           "save_checkpoint", "load_checkpoint", "lr_find", "LRFinder", "gradual_unfreeze", "lp_ft", "release_memory",
+           "copy_weights"]
 
 
 # --------------------------------------------------------------------------- memory
@@ -281,6 +283,30 @@ def iterate(loader: Iterable, desc: str, progress: bool = True) -> Iterator:
             bar.update()
 
 
+SPILL_BYTES = 64 * 2**20  # weights larger than this are copied through a temporary file
+
+
+def copy_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model.state_dict()`` that ``model.load_state_dict`` can restore later.
+
+    Small models are copied in memory. A model over ``SPILL_BYTES`` (64 MB: a BERT-size encoder,
+    not a MobileNet) is written to a temporary file and mapped back with ``torch.load(mmap=True)``:
+    the copy then sits in the operating system's file cache, not in this process's memory, until
+    it is restored. ``fit`` keeps its best weights this way, so fine-tuning holds no second
+    in-memory copy of a big model (docs/design.md, Memory).
+
+    >>> before = copy_weights(model); fit(model, loader); model.load_state_dict(before)
+    """
+    state = model.state_dict()
+    if sum(t.numel() * t.element_size() for t in state.values()) <= SPILL_BYTES:
+        return copy.deepcopy(state)
+    with tempfile.TemporaryDirectory(prefix="transferlib-", ignore_cleanup_errors=True) as tmp:
+        path = Path(tmp) / "weights.pt"
+        torch.save(state, path)
+        # The mapping outlives the file's name (removed on leaving this block) on Linux and macOS.
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
 def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epochs: int = 10,
         lr: float = 1e-3, *, optimizer: torch.optim.Optimizer | None = None, weight_decay: float = 0.0,
         discriminative: float | None = None, schedule: str | None = None, patience: int | None = None,
@@ -301,7 +327,9 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
     - ``should_stop()``: checked after every batch; True stops like Ctrl-C (a Stop button).
 
     Ctrl-C (KeyboardInterrupt) stops after restoring the best weights; the History
-    records it. Any other error restores the model and the History to how they were.
+    records it. Any other error during the first epoch restores the model and the History
+    to how they were; after it, the error keeps the finished epochs and the best weights,
+    like Ctrl-C. (So only one copy of the weights is held at a time, not two.)
 
     >>> history = fit(model, train_loader, val_loader, epochs=5, lr=1e-3, patience=2)
     """
@@ -311,7 +339,7 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
     if val is not None:
         _check_data(model, val, "validation")
     history = History() if history is None else history
-    start_len, start_state = len(history), copy.deepcopy(model.state_dict())
+    start_len, start_state = len(history), copy_weights(model)
     start_flags = (history.best_epoch, history.stopped_early, history.interrupted)
     model.to(device)
     optimizer = optimizer or make_optimizer(model, lr, weight_decay, discriminative)
@@ -357,8 +385,10 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
             score = va_acc if val is not None else tr_acc
             if score > best:
                 best, since_best, history.best_epoch = score, 0, epoch
-                best_state = None  # free the old copy first: one copy in memory, not two
-                best_state = copy.deepcopy(model.state_dict())
+                # Free the old copies first: one copy of the weights in memory, not two or three. From
+                # here on an error keeps the best weights instead of the ones fit started from.
+                start_state = best_state = None
+                best_state = copy_weights(model)
             else:
                 since_best += 1
             history.stopped_early = patience is not None and since_best >= patience
@@ -377,9 +407,12 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
         else:
             print(f"Interrupted after {len(history)} epochs; keeping the best weights (epoch {history.best_epoch}).")
     except BaseException:
-        model.load_state_dict(start_state)
-        history._truncate(start_len)
-        history.best_epoch, history.stopped_early, history.interrupted = start_flags
+        if start_state is not None:  # failed in this call's first epoch: as if fit had not been called
+            model.load_state_dict(start_state)
+            history._truncate(start_len)
+            history.best_epoch, history.stopped_early, history.interrupted = start_flags
+        elif best_state is not None:  # later: keep the finished epochs and the best weights, like Ctrl-C
+            model.load_state_dict(best_state)
         raise
     finally:
         if bar is not None:
@@ -526,7 +559,7 @@ def lr_find(model: nn.Module, train: DataLoader, start_lr: float = 1e-7, end_lr:
     """
     device = pick_device(device)
     _check_data(model, train, "training")
-    saved = copy.deepcopy(model.state_dict())
+    saved = copy_weights(model)
     model.to(device).train()
     optimizer = make_optimizer(model, start_lr)
     gamma = (end_lr / start_lr) ** (1 / max(num_steps - 1, 1))
