@@ -18,6 +18,7 @@ One concept per module, read in this order:
 - ``probing``   activations by layer, linear CKA, probes by depth
 - ``plots``     curves, confusion matrices, image grids, filters, feature maps
 - ``widgets``   a freeze panel and a training panel for notebooks
+- ``strategy``  how ImageNet-like your data is, and the measured grid's recommendation
 """
 
 from .assets import ChecksumError, OfflineError, is_offline
@@ -32,12 +33,14 @@ from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, 
 from .probing import activations, linear_cka, probe_by_depth
 from .training import (Evaluation, History, evaluate, fit, gradual_unfreeze, load_checkpoint, lp_ft, lr_find,
                        make_optimizer, param_groups, pick_device, save_checkpoint)
+from .strategy import StrategyGrid, recommend_strategy, source_similarity
 from .widgets import FreezePanel, TrainPanel
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "FreezePanel", "History",
+    "StrategyGrid", "recommend_strategy", "source_similarity",
     "OfflineError", "SmallCNN", "TextDataset", "TrainPanel", "Weights", "activations", "blocks",
     "build_classifier", "build_text_classifier", "cached_features", "evaluate", "extract_features", "fit",
     "freeze", "freeze_all_but_last", "gradual_unfreeze", "image_grid", "image_transform", "in_memory", "is_offline",

@@ -1,0 +1,78 @@
+"""The recommender reads the measured grid; it does not hold rules of its own."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import transferlib as tl
+from transferlib.strategy import STRATEGIES, TARGETS, StrategyGrid, measure
+
+
+def write_grid(path, accuracies, seconds, similarity=None):
+    """A grid with two targets and two budgets; accuracies[target][k][strategy] = list over seeds."""
+    similarity = similarity or {"near": 0.6, "far": 0.1}
+    runs = []
+    for target, by_k in accuracies.items():
+        for k, by_strategy in by_k.items():
+            for strategy, accs in by_strategy.items():
+                for seed, acc in enumerate(accs):
+                    runs.append({"target": target, "labels_per_class": k, "strategy": strategy, "seed": seed,
+                                 "accuracy": acc, "seconds": seconds[strategy]})
+    path.write_text(json.dumps({"provenance": {"seeds": [0, 1, 2]},
+                                "targets": {t: {"similarity": s} for t, s in similarity.items()}, "runs": runs}))
+    return StrategyGrid.load(path)
+
+
+SECONDS = {"from scratch": 10.0, "features, last block": 2.0, "full fine-tune": 40.0}
+
+
+@pytest.fixture
+def grid(tmp_path):
+    return write_grid(tmp_path / "grid.json", {
+        "near": {10: {"from scratch": [.5, .52, .48], "features, last block": [.9, .91, .89],
+                      "full fine-tune": [.85, .84, .86]},
+                 100: {"from scratch": [.7, .7, .7], "features, last block": [.9, .9, .9],
+                       "full fine-tune": [.95, .96, .94]}},
+        "far": {10: {"from scratch": [.80, .82, .78], "features, last block": [.6, .6, .6],
+                     "full fine-tune": [.79, .83, .81]},
+                100: {"from scratch": [.9, .9, .9], "features, last block": [.7, .7, .7],
+                      "full fine-tune": [.97, .97, .97]}},
+    }, SECONDS)
+
+
+def test_the_answer_comes_from_the_nearest_measured_cell(grid):
+    rec = tl.recommend_strategy(12, similarity=0.55, grid=grid)
+    assert (rec.cell.target, rec.cell.labels_per_class, rec.strategy) == ("near", 10, "features, last block")
+    rec = tl.recommend_strategy(80, similarity=0.5, grid=grid)
+    assert rec.strategy == "full fine-tune" and rec.cell.labels_per_class == 100
+    assert "0.95" in str(rec) and "near" in str(rec)
+
+
+def test_a_tie_within_the_seed_spread_goes_to_the_cheaper_strategy(grid):
+    rec = tl.recommend_strategy(10, similarity=0.1, grid=grid)  # far, 10: fine-tune .81 vs scratch .80, spread .02
+    assert rec.strategy == "from scratch"
+    assert "within the seeds' spread" in rec.reason
+
+
+def test_the_time_budget_removes_what_does_not_fit(grid):
+    assert tl.recommend_strategy(100, similarity=0.1, grid=grid).strategy == "full fine-tune"
+    rec = tl.recommend_strategy(100, similarity=0.1, budget_seconds=15, grid=grid)
+    assert rec.strategy == "from scratch" and "full fine-tune" in rec.reason
+    rec = tl.recommend_strategy(100, similarity=0.1, budget_seconds=1, grid=grid)
+    assert rec.strategy == "features, last block" and "nothing measured fits" in rec.reason
+
+
+def test_a_missing_grid_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="bench/strategy_grid.py"):
+        StrategyGrid.load(tmp_path / "none.json")
+
+
+def test_unknown_target_is_refused_before_any_work():
+    with pytest.raises(ValueError, match="silhouettes"):
+        measure("cats", 10)
+
+
+def test_the_grid_names_five_strategies_and_three_targets():
+    assert len(STRATEGIES) == 5 and set(TARGETS) == {"photos", "silhouettes", "digits"}
