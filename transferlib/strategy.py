@@ -257,7 +257,8 @@ def recommend_strategy(labels_per_class: float, similarity: float, budget_second
     ranked = sorted(affordable, key=lambda c: -c.accuracy)
     best = ranked[0]
     reason = (f"Your data is nearest to {target!r} (similarity {grid.targets[target]['similarity']:.3f} vs "
-              f"yours {similarity:.3f}) and {labels_per_class:g} labels per class to {budget:g}.")
+              f"yours {similarity:.3f}), and its budget nearest to your {labels_per_class:g} labels per class "
+              f"is {budget:g}.")
     if len(ranked) > 1:
         second = ranked[1]
         noise = max(best.spread, second.spread)
