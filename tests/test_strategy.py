@@ -76,3 +76,9 @@ def test_unknown_target_is_refused_before_any_work():
 
 def test_the_grid_names_five_strategies_and_three_targets():
     assert len(STRATEGIES) == 5 and set(TARGETS) == {"photos", "silhouettes", "digits"}
+
+
+def test_photos_look_more_like_imagenet_than_silhouettes():
+    photos = tl.source_similarity(tl.load_dataset("tuxpaint_photos"), n=32)
+    silhouettes = tl.source_similarity(tl.load_dataset("animal_mnist"), n=32)
+    assert 0.001 <= silhouettes < photos <= 1.0

@@ -19,8 +19,8 @@ Text models come back with their tokenizer::
 from __future__ import annotations
 
 import difflib
-from functools import cache
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Callable
 

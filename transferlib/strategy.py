@@ -142,7 +142,8 @@ def source_similarity(dataset: Dataset, n: int = 200, model: str = "mobilenet_v2
     """How familiar ``dataset`` looks to an ImageNet classifier: the mean of its top-1 softmax
     probability over ``n`` images (the maximum-softmax-probability score of Hendrycks and Gimpel,
     2017, used there to detect out-of-distribution inputs). 1 = every image is a confident
-    ImageNet class; 1/1000 = a uniform guess. Labels are not used.
+    ImageNet class; 1/1000 = a uniform guess. Labels are not used. ``dataset`` hands out raw
+    images (loaded without a transform); the model's own preprocessing is applied here.
 
     >>> source_similarity(tl.load_dataset("tuxpaint_photos"))   # natural photos: high
     """
