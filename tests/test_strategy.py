@@ -82,3 +82,32 @@ def test_photos_look_more_like_imagenet_than_silhouettes():
     photos = tl.source_similarity(tl.load_dataset("tuxpaint_photos"), n=32)
     silhouettes = tl.source_similarity(tl.load_dataset("animal_mnist"), n=32)
     assert 0.001 <= silhouettes < photos <= 1.0
+
+
+def load_grid_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "strategy_grid.py"
+    spec = importlib.util.spec_from_file_location("strategy_grid", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_grid_check_passes_a_reproduction_and_names_a_cell_that_moved():
+    script = load_grid_script()
+    saved = [{"target": "far", "labels_per_class": 10, "strategy": s, "seed": seed, "accuracy": acc}
+             for s, accs in {"from scratch": [.80, .82, .78], "full fine-tune": [.70, .70, .70]}.items()
+             for seed, acc in enumerate(accs)]
+    assert script.check(saved, saved, log=lambda s: None) == []
+    within = [dict(r, accuracy=r["accuracy"] + .015) for r in saved]  # under the 0.02 floor and the .02 spread
+    assert script.check(saved, within, log=lambda s: None) == []
+    moved = [dict(r, accuracy=r["accuracy"] + (.05 if r["strategy"] == "full fine-tune" else 0)) for r in saved]
+    failures = script.check(saved, moved, log=lambda s: None)
+    assert len(failures) == 1 and "full fine-tune" in failures[0] and "DISAGREES" in failures[0]
+    one_seed = [r for r in saved if r["seed"] == 1]  # compared with seed 1 only, not the 3-seed mean
+    lines = []
+    assert script.check(saved, one_seed, log=lines.append) == []
+    assert "saved 0.820  now 0.820" in lines[0] and "2 of 2 runs identical" in lines[-1]
+    assert "not all in the saved grid" in script.check(saved, [dict(saved[0], seed=7)], log=lambda s: None)[0]
