@@ -111,3 +111,18 @@ def test_the_grid_check_passes_a_reproduction_and_names_a_cell_that_moved():
     assert script.check(saved, one_seed, log=lines.append) == []
     assert "saved 0.820  now 0.820" in lines[0] and "2 of 2 runs identical" in lines[-1]
     assert "not all in the saved grid" in script.check(saved, [dict(saved[0], seed=7)], log=lambda s: None)[0]
+
+
+def test_the_grid_script_check_fails_when_a_similarity_moves(tmp_path, monkeypatch):
+    """main(--check) end to end, with measuring replaced by the saved runs of seed 0."""
+    script = load_grid_script()
+    saved = json.loads(script.GRID_FILE.read_text())
+    monkeypatch.setattr(script.tl, "load_dataset", lambda name, split: name)
+    monkeypatch.setattr(script, "measure", lambda name, k, seed, log: [  # photos: k is 5 or "all"
+        r for r in saved["runs"] if (r["target"], r["seed"]) == (name, seed) and (r["labels_per_class"] == 5) == (k == 5)])
+    args = ["--seeds", "1", "--targets", "photos", "--out", str(tmp_path / "grid.json"), "--check"]
+    monkeypatch.setattr(script, "source_similarity", lambda dataset: saved["targets"]["photos"]["similarity"])
+    assert script.main(args) == 0
+    assert len(json.loads((tmp_path / "grid.json").read_text())["runs"]) == 10
+    monkeypatch.setattr(script, "source_similarity", lambda dataset: 0.5)
+    assert script.main(args) == 1
