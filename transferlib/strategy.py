@@ -78,7 +78,7 @@ def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = 
     unknown = set(strategies) - set(STRATEGIES)
     if unknown:
         raise ValueError(f"Unknown strategies {sorted(unknown)}; the five are {', '.join(STRATEGIES)}.")
-    _, weights = load_model("mobilenet_v2")
+    pretrained, weights = load_model("mobilenet_v2")  # frozen: both feature strategies cut their backbone from it
     dataset, size, (cnn_size, channels), _, test_k = TARGETS[name]
     train_all = load_dataset(dataset, "train")
     train = train_all if k == "all" else k_shot(train_all, k, seed=seed)
@@ -110,8 +110,7 @@ def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = 
     for strategy, cut in ((STRATEGIES[1], 19), (STRATEGIES[2], 14)):
         if strategy not in strategies:
             continue
-        base, _ = build_classifier("mobilenet_v2", classes)
-        backbone = nn.Sequential(base.backbone.features[:cut], nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+        backbone = nn.Sequential(pretrained.features[:cut], nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
         start = time.perf_counter()
         tr_x, tr_y = extract_features(backbone, with_transform(train, plain), progress=False)
         seconds = time.perf_counter() - start
