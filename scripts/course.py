@@ -245,7 +245,8 @@ README_BADGES = re.compile(r"<!-- badges -->.*?<!-- /badges -->", re.S)
 
 def badges(check: bool = False) -> list[str]:
     """Write (or with ``check``, only compare) the badges and the Colab cell. Returns what differs."""
-    stale = []
+    stale, repo = [], repository()
+    cell = colab_cell(repo)
     for path in lessons():
         nb = nbformat.read(path, as_version=4)
         changed = False
@@ -253,22 +254,23 @@ def badges(check: bool = False) -> list[str]:
         if first.cell_type != "markdown":
             raise ValueError(f"{path.name}: the first cell must be the title (markdown).")
         title = re.sub(r"\A\[!\[Open In Colab\]\(.*?\)\]\(.*?\)\s*", "", first.source)
-        if first.source != f"{colab_badge(path.name)}\n\n{title}":
-            first.source, changed = f"{colab_badge(path.name)}\n\n{title}", True
+        heading = f"{colab_badge(path.name, repo)}\n\n{title}"
+        if first.source != heading:
+            first.source, changed = heading, True
         code = nb.cells[1]  # the Colab cell comes right after the title, before anything runs
         if "colab" not in code.metadata.get("tags", []):
             code = nbformat.v4.new_code_cell(metadata={"tags": ["colab"]})
             nb.cells.insert(1, code)
             changed = True
-        if code.source != colab_cell():
-            code.source, code.outputs, changed = colab_cell(), [], True
+        if code.source != cell:
+            code.source, code.outputs, changed = cell, [], True
         if changed:
             stale.append(str(path.relative_to(ROOT)))
             if not check:
                 nbformat.write(nb, path)
     readme = ROOT / "README.md"
     text = readme.read_text()
-    block = f"<!-- badges -->\n{binder_badge()} {colab_badge(lessons()[0].name)}\n<!-- /badges -->"
+    block = f"<!-- badges -->\n{binder_badge(repo)} {colab_badge(lessons()[0].name, repo)}\n<!-- /badges -->"
     if not README_BADGES.search(text):
         raise ValueError("README.md has no <!-- badges --> ... <!-- /badges --> block.")
     new = README_BADGES.sub(block, text)
