@@ -56,7 +56,8 @@ def main() -> None:
     print(f"{args.epochs} epochs, {len(train)} training photos at {args.size} px, {torch.get_num_threads()} threads")
     print(f"backbone each epoch: {t_backbone:7.2f} s   test accuracy {acc_backbone:.3f}")
     print(f"cached features:     {t_cached:7.2f} s   test accuracy {acc_cached:.3f}")
-    print(f"speed-up: {t_backbone / t_cached:.1f}x   accuracy difference: {abs(acc_backbone - acc_cached) * 100:.1f} points")
+    print(f"speed-up: {t_backbone / t_cached:.1f}x   "
+          f"accuracy difference: {abs(acc_backbone - acc_cached) * 100:.1f} points")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import argparse
 import statistics
 import time
 
-import torch
 import torch.nn.functional as F
 
 import transferlib as tl

@@ -13,8 +13,8 @@ agree within the saved seeds' spread (standard deviation), or 0.02 where that sp
 (one test image of the 34 photos is 0.029), and each similarity within 1e-3 as the lesson asserts.
 It prints each cell and exits with 1 if any disagrees.
 
-Each cell is `transferlib.strategy.measure` (its docstring gives the fixed recipes), the same
-function the lesson runs for its live slice.
+Each cell is `measure` below (its docstring gives the fixed recipes), the same function lesson 5
+imports to re-run one cell live.
 """
 from __future__ import annotations
 
@@ -28,15 +28,128 @@ import sys
 import time
 from pathlib import Path
 from statistics import mean, stdev
-from typing import Callable
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
 
 import transferlib as tl
-from transferlib.strategy import GRID_FILE, STRATEGIES, TARGETS, measure, source_similarity
+from transferlib.strategy import GRID_FILE, STRATEGIES, source_similarity
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = 0.02  # the smallest tolerance --check allows, for cells whose seeds agree exactly
+
+
+# name: (dataset, size for MobileNetV2, size and channels for the SmallCNN, budgets, test images per class)
+TARGETS: dict[str, tuple[str, int, tuple[int, int], list[int | str], int | None]] = {
+    "photos": ("tuxpaint_photos", 96, (64, 3), [5, "all"], None),
+    "silhouettes": ("animal_mnist", 64, (28, 1), [10, 100], 50),
+    "digits": ("mnist5k", 64, (28, 1), [10, 100], 50),
+}
+
+
+def _epochs(n_images: int, scratch: bool = False) -> int:
+    """12 epochs under 300 training images, 6 above; twice that from scratch (a CNN from random weights
+    needs more passes: lesson 2)."""
+    base = 12 if n_images < 300 else 6
+    return base * 2 if scratch else base
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = STRATEGIES,
+            log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Run the five strategies on one grid cell: target ``name`` (a key of ``TARGETS``), ``k`` labels per
+    class (or ``"all"``), one ``seed``; ``strategies`` picks some of the five. Returns one row per strategy:
+    accuracy on the target's test images and the seconds of training (for features: extracting the
+    training set and fitting).
+
+    This is the experiment itself, so it lives here in bench/, not in the library; lesson 5 imports it
+    to re-run one cell live. Recipes are fixed, not tuned per cell:
+    - from scratch: lesson 2's SmallCNN, AdamW 1e-3, weight decay 1e-4, one-cycle, augmentation;
+    - features, last / earlier block: frozen MobileNetV2, the pooled output of ``features.18`` /
+      ``features.13``, standardised logistic regression (C = 1);
+    - fine-tune top blocks / full: lesson 3's recipe (random head, AdamW 1e-3, weight decay 1e-4,
+      one-cycle, batches of 32, augmentation); top = the last 3 blocks and the head;
+    - epochs: 12 under 300 training images, 6 above; from scratch twice as many.
+    Images are 64 px for the 28 px targets and 96 px for the photos (``TARGETS``).
+
+    >>> rows = measure("silhouettes", 10, seed=0)
+    """
+    from transferlib import (SmallCNN, build_classifier, evaluate, extract_features, fit, freeze_all_but_last,
+                             image_transform, in_memory, k_shot, load_dataset, load_model, logistic_probe,
+                             make_loader, unfreeze, with_transform)
+    from transferlib.datasets import classes_of
+
+    if name not in TARGETS:
+        raise ValueError(f"Unknown target {name!r}; the grid's targets are {', '.join(TARGETS)}.")
+    unknown = set(strategies) - set(STRATEGIES)
+    if unknown:
+        raise ValueError(f"Unknown strategies {sorted(unknown)}; the five are {', '.join(STRATEGIES)}.")
+    pretrained, weights = load_model("mobilenet_v2")  # frozen: both feature strategies cut their backbone from it
+    dataset, size, (cnn_size, channels), _, test_k = TARGETS[name]
+    train_all = load_dataset(dataset, "train")
+    train = train_all if k == "all" else k_shot(train_all, k, seed=seed)
+    test = load_dataset(dataset, "test")
+    if test_k is not None:
+        test = k_shot(test, test_k, seed=0)  # the same test images for every cell
+    classes = len(classes_of(train_all))
+    per_class = len(train) / classes
+    plain, augment = image_transform(weights, size=size), image_transform(weights, augment=True, size=size)
+    test_loader = make_loader(in_memory(with_transform(test, plain)), 128)
+    rows = []
+
+    def record(strategy: str, accuracy: float, seconds: float) -> None:
+        rows.append({"target": name, "labels_per_class": round(per_class, 2), "strategy": strategy, "seed": seed,
+                     "accuracy": round(accuracy, 4), "seconds": round(seconds, 2), "train_images": len(train)})
+        log(f"{name:12} {per_class:6.1f}/class seed {seed}  {strategy:24} {accuracy:.3f}  {seconds:6.1f} s")
+
+    if STRATEGIES[0] in strategies:  # from scratch
+        torch.manual_seed(seed)
+        cnn = SmallCNN(channels, classes, cnn_size)
+        loader = make_loader(with_transform(train, image_transform(None, augment=True, size=cnn_size)), 32,
+                             shuffle=True, seed=seed)
+        secs = _timed(lambda: fit(cnn, loader, epochs=_epochs(len(train), scratch=True), lr=1e-3,
+                                  weight_decay=1e-4, schedule="onecycle", seed=seed, progress=False))
+        cnn_test = make_loader(with_transform(test, image_transform(None, size=cnn_size)), 256)
+        record(STRATEGIES[0], evaluate(cnn, cnn_test).accuracy, secs)
+
+    # features from the last block and from an earlier one
+    for strategy, cut in ((STRATEGIES[1], 19), (STRATEGIES[2], 14)):
+        if strategy not in strategies:
+            continue
+        backbone = nn.Sequential(pretrained.features[:cut], nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+        start = time.perf_counter()
+        tr_x, tr_y = extract_features(backbone, with_transform(train, plain), progress=False)
+        seconds = time.perf_counter() - start
+        te_x, te_y = extract_features(backbone, with_transform(test, plain), progress=False)
+        start = time.perf_counter()
+        accuracy, _ = logistic_probe(tr_x, tr_y, te_x, te_y, C=1.0)
+        record(strategy, accuracy, seconds + time.perf_counter() - start)
+
+    # fine-tuning: the top blocks, then everything
+    for strategy, blocks in ((STRATEGIES[3], 4), (STRATEGIES[4], None)):
+        if strategy not in strategies:
+            continue
+        torch.manual_seed(seed)
+        model, _ = build_classifier("mobilenet_v2", classes)
+        if blocks is None:
+            unfreeze(model)
+        else:
+            freeze_all_but_last(model, blocks)  # the head and the last 3 blocks
+        loader = make_loader(with_transform(train, augment), 32, shuffle=True, seed=seed)
+        secs = _timed(lambda model=model, loader=loader: fit(model, loader, epochs=_epochs(len(train)), lr=1e-3,
+                                                             weight_decay=1e-4, schedule="onecycle", seed=seed,
+                                                             progress=False))
+        record(strategy, evaluate(model, test_loader).accuracy, secs)
+    return rows
+
+
 
 def provenance(seeds: list[int], seconds: float) -> dict:
     def git(*args: str) -> str:
@@ -50,8 +163,8 @@ def provenance(seeds: list[int], seconds: float) -> dict:
         "commit": git("rev-parse", "HEAD"),
         "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-                    "torch": torch.__version__},
+                    "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "python": platform.python_version(), "torch": torch.__version__},
         "seeds": seeds,
         "seconds": round(seconds, 1),
         "command": " ".join(["python", "bench/strategy_grid.py", *sys.argv[1:]]),

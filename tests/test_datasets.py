@@ -254,7 +254,7 @@ def test_text_csv_and_loader(tmp_path):
 
 
 def test_high_bit_depth_and_palette_transparency_convert_correctly():
-    from transferlib.datasets import ToRGB
+    from transferlib.transforms import ToRGB
 
     deep = Image.fromarray(np.array([[0, 20000], [40000, 65535]], dtype=np.uint16))
     rgb = np.asarray(ToRGB()(deep))

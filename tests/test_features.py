@@ -126,7 +126,8 @@ def test_cache_refuses_transforms_it_cannot_pin_down(setup, tmp_path):
     from torchvision import transforms as T
 
     model, weights, _, _ = setup
-    lam = tl.load_dataset("tuxpaint_photos", "test", transform=T.Compose([T.Lambda(lambda im: im), tl.image_transform(weights, size=32)]))
+    lam = tl.load_dataset("tuxpaint_photos", "test",
+                          transform=T.Compose([T.Lambda(lambda im: im), tl.image_transform(weights, size=32)]))
     with pytest.raises(TypeError, match="Pass key="):
         tl.cached_features(model.backbone, lam, progress=False)
     feats, _ = tl.cached_features(model.backbone, lam, key="tux-test-lambda", progress=False)

@@ -57,7 +57,7 @@ def test_efficientnet_lite0_carries_its_own_preprocessing(lite0):
     t = weights.transforms()
     assert list(t.mean) == list(t.std) == [0.5, 0.5, 0.5]
     x = t(Image.fromarray(data.coffee()))
-    assert x.shape == (3, 224, 224) and -1.0 <= x.min() and x.max() <= 1.0
+    assert x.shape == (3, 224, 224) and x.min() >= -1.0 and x.max() <= 1.0
     assert n_params(model) == weights.meta["num_params"] == 4_652_008
     assert top1(model, weights, data.chelsea()) in CATS
     assert top1(model, weights, data.coffee()) in {"espresso", "cup"}
@@ -170,7 +170,8 @@ def test_small_cnn_baseline():
     assert n_params(narrow) == (9 * 16 + 32) + (9 * 16 * 16 + 32) + (9 * 16 * 32 + 64) + (9 * 32 * 32 + 64) \
         + 32 * 7 * 7 * 5 + 5
     pooled = tl.SmallCNN(1, 5, 28, width=16, global_pool=True)
-    assert n_params(pooled) == n_params(narrow) - 32 * 7 * 7 * 5 + 32 * 5 and pooled(torch.randn(2, 1, 28, 28)).shape == (2, 5)
+    assert n_params(pooled) == n_params(narrow) - 32 * 7 * 7 * 5 + 32 * 5
+    assert pooled(torch.randn(2, 1, 28, 28)).shape == (2, 5)
     with pytest.raises(ValueError, match="multiple of 4"):
         tl.SmallCNN(image_size=30)
 

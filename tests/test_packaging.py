@@ -53,18 +53,19 @@ def test_readme_gives_one_command_each_and_ci_runs_them():
     assert "python3 -m venv" in ci and "-eq 5" in ci
 
 
-TEST_AND_INSTRUCTOR_ONLY = {"pytest", "nbval", "papermill", "efficientnet-lite-pytorch", "otter-grader"}
+TEST_AND_INSTRUCTOR_ONLY = {"pytest", "nbval", "papermill", "efficientnet-lite-pytorch", "otter-grader", "ruff"}
 
 
 def test_binder_is_the_learner_part_of_requirements_with_the_same_pins():
-    binder_lines = [l.split("#")[0].strip() for l in (ROOT / "binder" / "requirements.txt").read_text().splitlines()]
-    binder_lines = [l for l in binder_lines if l]
+    binder_file = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+    binder_lines = [line.split("#")[0].strip() for line in binder_file]
+    binder_lines = [line for line in binder_lines if line]
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in binder_lines, "CPU-only PyTorch on Binder"
-    binder = dict(l.lower().partition("==")[::2] for l in binder_lines if not l.startswith("-"))
+    binder = dict(line.lower().partition("==")[::2] for line in binder_lines if not line.startswith("-"))
     reqs = requirements()
     learner = {name: v for name, v in reqs.items() if name not in TEST_AND_INSTRUCTOR_ONLY and name != "-e ."}
     assert binder == learner  # same packages, same exact versions: they cannot drift apart
-    assert TEST_AND_INSTRUCTOR_ONLY <= reqs.keys(), "a test/instructor package was renamed or dropped"
+    assert reqs.keys() >= TEST_AND_INSTRUCTOR_ONLY, "a test/instructor package was renamed or dropped"
     post_build = (ROOT / "binder" / "postBuild").read_text()
     assert "pip install --no-deps -e ." in post_build, "postBuild installs the course library"
     assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
@@ -80,3 +81,92 @@ def test_shipped_weights_are_package_data():
 def test_public_api():
     for name in tl.__all__:
         assert hasattr(tl, name), name
+
+
+def _imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module imported, names taken from it) for every import in a file, function-level ones too,
+    leaving out those under ``if TYPE_CHECKING:``."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    skipped = {id(n) for node in ast.walk(tree)
+               if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            out.append((node.module or "", [a.name for a in node.names]))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("transferlib."):
+            out.append((node.module.removeprefix("transferlib."), [a.name for a in node.names]))
+    return out
+
+
+def test_the_library_imports_form_no_circle_and_no_private_name_crosses_a_module():
+    package = ROOT / "transferlib"
+    graph = {p.stem: set() for p in package.glob("*.py") if p.stem != "__init__"}
+    for path in package.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        for module, names in _imports(path):
+            if module:
+                graph[path.stem].add(module.split(".")[0])
+            private = [n for n in names if n.startswith("_")]
+            assert not private, f"{path.name} imports private {private} from .{module}: make it public or move it"
+    state: dict[str, str] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            assert state.get(nxt) != "open", f"import circle: {' -> '.join(trail + [node, nxt])}"
+            if nxt not in state:
+                visit(nxt, trail + [node])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+
+
+def test_modules_stay_small():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "transferlib").glob("*.py")}
+    assert all(n <= 350 for n in sizes.values()), {k: v for k, v in sizes.items() if v > 350}  # "about 300"
+
+
+def test_importing_the_library_imports_no_widgets_and_no_torchvision():
+    import subprocess
+    import sys
+
+    code = "import sys, transferlib; print(sorted(m for m in ('ipywidgets', 'torchvision') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_pyproject_declares_every_package_the_lessons_import():
+    import ast
+    import importlib.metadata
+    import sys
+    import tomllib
+
+    import nbformat
+
+    declared = {re.split(r"[<>=!~\[ ]", d)[0].lower().replace("_", "-")
+                for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    distributions = importlib.metadata.packages_distributions()
+    missing = set()
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code" or "colab" in cell.metadata.get("tags", []):
+                continue
+            source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("!", "%")))
+            for node in ast.walk(ast.parse(source)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in sys.stdlib_module_names or top == "transferlib":
+                        continue
+                    dists = {d.lower().replace("_", "-") for d in distributions.get(top, [top])}
+                    if not dists & declared:
+                        missing.add(f"{path.name}: {top} ({', '.join(sorted(dists))})")
+    assert not missing, f"declare in pyproject.toml [project] dependencies: {sorted(missing)}"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import transferlib as tl
-from transferlib.strategy import STRATEGIES, TARGETS, StrategyGrid, measure
+from transferlib.strategy import STRATEGIES, StrategyGrid
 
 
 def write_grid(path, accuracies, seconds, similarity=None):
@@ -71,11 +71,11 @@ def test_a_missing_grid_says_how_to_make_it(tmp_path):
 
 def test_unknown_target_is_refused_before_any_work():
     with pytest.raises(ValueError, match="silhouettes"):
-        measure("cats", 10)
+        load_grid_script().measure("cats", 10)
 
 
 def test_the_grid_names_five_strategies_and_three_targets():
-    assert len(STRATEGIES) == 5 and set(TARGETS) == {"photos", "silhouettes", "digits"}
+    assert len(STRATEGIES) == 5 and set(load_grid_script().TARGETS) == {"photos", "silhouettes", "digits"}
 
 
 def test_photos_look_more_like_imagenet_than_silhouettes():
@@ -119,7 +119,8 @@ def test_the_grid_script_check_fails_when_a_similarity_moves(tmp_path, monkeypat
     saved = json.loads(script.GRID_FILE.read_text())
     monkeypatch.setattr(script.tl, "load_dataset", lambda name, split: name)
     monkeypatch.setattr(script, "measure", lambda name, k, seed, log: [  # photos: k is 5 or "all"
-        r for r in saved["runs"] if (r["target"], r["seed"]) == (name, seed) and (r["labels_per_class"] == 5) == (k == 5)])
+        r for r in saved["runs"]
+        if (r["target"], r["seed"]) == (name, seed) and (r["labels_per_class"] == 5) == (k == 5)])
     args = ["--seeds", "1", "--targets", "photos", "--out", str(tmp_path / "grid.json"), "--check"]
     monkeypatch.setattr(script, "source_similarity", lambda dataset: saved["targets"]["photos"]["similarity"])
     assert script.main(args) == 0

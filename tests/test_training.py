@@ -148,18 +148,20 @@ def test_an_error_after_the_first_epoch_keeps_the_best_weights_and_the_finished_
 def test_fit_never_holds_two_copies_of_the_weights(monkeypatch):
     import weakref
 
-    from transferlib import training
+    from transferlib import checkpoints
+
+    class Weights(dict):  # a dict that a weak reference can follow
+        pass
 
     copies: list[weakref.ref] = []
-    real_deepcopy = copy.deepcopy
+    real_copy = checkpoints.copy_weights
 
-    def tracked(obj, *args, **kwargs):
-        result = real_deepcopy(obj, *args, **kwargs)
-        if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            copies.append(weakref.ref(result))
+    def tracked(model):
+        result = Weights(real_copy(model))
+        copies.append(weakref.ref(result))
         return result
 
-    monkeypatch.setattr(training.copy, "deepcopy", tracked)
+    monkeypatch.setattr(checkpoints, "copy_weights", tracked)
     alive = []
     torch.manual_seed(0)
     model = TinyNet()
@@ -172,13 +174,13 @@ def test_fit_never_holds_two_copies_of_the_weights(monkeypatch):
 
 
 def test_big_weights_are_copied_through_a_file_and_restore_exactly(monkeypatch, tmp_path):
-    from transferlib import training
+    from transferlib import checkpoints
 
-    monkeypatch.setattr(training, "SPILL_BYTES", 0)  # treat TinyNet as big
-    monkeypatch.setattr(training.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(checkpoints, "SPILL_BYTES", 0)  # treat TinyNet as big
+    monkeypatch.setattr(checkpoints.tempfile, "tempdir", str(tmp_path))
     torch.manual_seed(0)
     model = TinyNet()
-    saved = training.copy_weights(model)
+    saved = checkpoints.copy_weights(model)
     assert list(tmp_path.iterdir()) == [], "the temporary file is gone; only its mapping remains"
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
@@ -240,9 +242,17 @@ def test_history_and_confusion_plots():
     assert tl.History.from_json(history.to_json()) == history
 
 
-def test_pick_device():
-    assert tl.pick_device("cpu").type == "cpu"
-    assert tl.pick_device().type in {"cpu", "cuda", "mps"}
+def test_pick_device_checks_that_the_device_exists():
+    assert tl.pick_device().type == "cpu"  # the lessons' default: stored outputs reproduce everywhere
+    assert tl.pick_device("auto").type in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="not a device name"):
+        tl.pick_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="DEVICE = 'cuda'.*Use 'cpu', or 'auto'"):
+            tl.pick_device("cuda")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match="DEVICE = 'mps'.*MPS backend is not available"):
+            tl.pick_device("mps")
 
 
 # Regression tests from a review of fit's edge paths ------------------------------------
@@ -313,14 +323,35 @@ def test_history_without_validation_reports_training_accuracy():
     assert history.best_acc == max(history.train_acc)
 
 
-def test_every_run_hands_its_memory_back(monkeypatch):
-    calls = []
-    monkeypatch.setattr(tl.training, "release_memory", lambda: calls.append(1))
+def test_fit_releases_the_gradients_it_made():
+    torch.manual_seed(0)
+    model = TinyNet()
     train, val = loaders()
-    tl.fit(TinyNet(), train, val, epochs=2, progress=False)
-    tl.fit(TinyNet(), train, epochs=1, progress=False)
-    assert len(calls) == 2  # once per run, not per epoch
+    tl.fit(model, train, val, epochs=2, progress=False)
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_release_memory_runs_on_any_platform():
-    tl.training.release_memory()  # malloc_trim on glibc; garbage collection elsewhere
+    from transferlib.devices import release_memory
+
+    release_memory()  # malloc_trim on glibc; garbage collection elsewhere
+
+
+def test_epochs_is_the_length_of_the_run():
+    torch.manual_seed(0)
+    train, val = loaders()
+    model = TinyNet()
+    history = tl.fit(model, train, val, epochs=2, progress=False)
+    history = tl.fit(model, train, val, epochs=3, history=history, progress=False)  # one more, to 3 in all
+    assert history.epoch == [1, 2, 3] and history.steps == 3 * len(train) and history.examples == [120] * 3
+
+
+def test_a_new_run_never_overwrites_a_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    train, val = loaders()
+    path = tmp_path / "run.pt"
+    tl.fit(TinyNet(), train, val, epochs=1, checkpoint=path, progress=False)
+    saved = path.read_bytes()
+    with pytest.raises(FileExistsError, match="run.pt already holds a run. Pass resume=True"):
+        tl.fit(TinyNet(), train, val, epochs=1, checkpoint=path, progress=False)
+    assert path.read_bytes() == saved

@@ -59,7 +59,7 @@ def sha256(path: Path) -> str:
 
 
 @cache
-def _recorded_checksums(root: Path) -> dict[str, str]:
+def recorded_checksums(root: Path) -> dict[str, str]:
     lines = (root / "SHA256SUMS").read_text().splitlines()
     return {name: digest for digest, name in (line.split(maxsplit=1) for line in lines if line)}
 
@@ -76,7 +76,7 @@ def verify(path: Path, expected: str | None = None) -> Path:
                                 "or reinstall the package that ships it.")
     if expected is None:
         root = datasets_dir()
-        expected = _recorded_checksums(root).get(path.resolve().relative_to(root.resolve()).as_posix())
+        expected = recorded_checksums(root).get(path.resolve().relative_to(root.resolve()).as_posix())
         if expected is None:
             raise ChecksumError(f"{path} has no entry in {root / 'SHA256SUMS'}.")
     stat = path.stat()  # a same-size edit with the old mtime restored still changes ctime

@@ -25,9 +25,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from .datasets import ArrayImageDataset, ClassSubset, TextCollator, TextDataset, Transformed, make_loader
+from .datasets import ArrayImageDataset, ClassSubset, TextDataset, Transformed, make_loader
+from .devices import batches, device_of
 from .heads import make_head
-from .training import History, _to, fit, iterate, pick_device
+from .records import History
+from .text import TextCollator
+from .training import fit
 
 __all__ = ["extract_features", "cached_features", "train_head", "logistic_probe", "fingerprint", "cache_dir"]
 
@@ -38,29 +41,32 @@ def cache_dir() -> Path:
 
 
 def extract_features(backbone: nn.Module, data: Dataset | DataLoader, batch_size: int = 16,
-                     device: str | torch.device | None = None, tokenizer: Any = None,
-                     progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(features, labels)`` for every item, computed in eval mode under ``inference_mode``.
+                     tokenizer: Any = None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(features, labels)`` for every item, on the CPU, computed in eval mode under ``inference_mode``
+    on the backbone's device.
 
     Batches of 16 keep MobileNetV2 at 224 px to about 200 MB of activations (EfficientNet-Lite0:
     about 550 MB); on a 2-core CPU they were also faster than 32 or 64.
 
     Pass a ``tokenizer`` for a :class:`TextDataset`. The backbone's train/eval mode is restored.
+
+    >>> feats, labels = extract_features(model.backbone, test_set)     # (N, 1280), (N,)
     """
     if isinstance(data, DataLoader):
         loader = data
     else:
         collate = TextCollator(tokenizer) if tokenizer is not None else None
         loader = make_loader(data, batch_size, shuffle=False, collate_fn=collate)
-    device = pick_device(device)
     was_training = backbone.training
-    backbone.to(device).eval()
+    backbone.eval()
     feats, labels = [], []
-    with torch.inference_mode():
-        for x, y in iterate(loader, "features", progress):
-            feats.append(backbone(_to(x, device)).float().cpu())
-            labels.append(torch.as_tensor(y))
-    backbone.train(was_training)
+    try:
+        with torch.inference_mode():
+            for x, y in batches(loader, device_of(backbone), "features", progress):
+                feats.append(backbone(x).float().cpu())
+                labels.append(torch.as_tensor(y))
+    finally:
+        backbone.train(was_training)
     return torch.cat(feats), torch.cat(labels)
 
 
@@ -110,12 +116,13 @@ def _transform_repr(transform: Any) -> str:
 
 
 def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = None, batch_size: int = 16,
-                    tokenizer: Any = None, device: str | torch.device | None = None,
-                    progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                    tokenizer: Any = None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Like :func:`extract_features`, but stored in :func:`cache_dir` as safetensors and reused.
 
     The file name is a hash of the backbone's weights, the dataset (content, labels,
     transform) and the tokenizer's name, unless you give a ``key``.
+
+    >>> feats, labels = cached_features(model.backbone, with_transform(train, weights.transforms()))
     """
     from safetensors.torch import load_file, save_file
 
@@ -126,7 +133,7 @@ def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = Non
     if path.exists():
         stored = load_file(str(path))
         return stored["features"], stored["labels"]
-    feats, labels = extract_features(backbone, dataset, batch_size, device, tokenizer, progress)
+    feats, labels = extract_features(backbone, dataset, batch_size, tokenizer, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     save_file({"features": feats.contiguous(), "labels": labels.contiguous()}, str(tmp))
@@ -145,13 +152,16 @@ def train_head(features: torch.Tensor, labels: torch.Tensor, num_classes: int, h
                dropout: float = 0.0, epochs: int = 50, lr: float = 1e-3, weight_decay: float = 1e-4,
                batch_size: int = 64, val: tuple[torch.Tensor, torch.Tensor] | None = None,
                patience: int | None = None, seed: int = 0, progress: bool = True) -> tuple[nn.Module, History]:
-    """A torch head (linear, or MLP with ``hidden``) trained with :func:`fit` on stored features."""
+    """A torch head (linear, or MLP with ``hidden``) trained with :func:`fit` on stored features, on the CPU.
+
+    >>> head, history = train_head(feats, labels, num_classes=6, epochs=100)
+    """
     torch.manual_seed(seed)
     head = make_head(features.shape[1], num_classes, hidden, dropout)
     train = make_loader(_FeatureSet(features, labels, num_classes), batch_size, shuffle=True, seed=seed)
     val_loader = make_loader(_FeatureSet(*val, num_classes), 512) if val is not None else None
     history = fit(head, train, val_loader, epochs, lr, weight_decay=weight_decay, patience=patience,
-                  seed=seed, device="cpu", progress=progress)
+                  seed=seed, progress=progress)
     return head, history
 
 

@@ -19,7 +19,7 @@ let frozen BatchNorm layers update their statistics anyway.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from torch import nn
 

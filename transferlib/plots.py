@@ -1,6 +1,7 @@
 """Plots: training curves, confusion matrices, image grids, filters and feature maps.
 
-Each function draws with matplotlib and returns the figure.
+Each function draws with matplotlib and returns the figure. This module imports nothing from the
+rest of transferlib: it reads records (a History, an Evaluation, an LRFinder) by their fields.
 
     >>> plot_history(history); plot_confusion(evaluate(model, test_loader))
     >>> plot_filters(model.features[0][0].weight)
@@ -8,13 +9,11 @@ Each function draws with matplotlib and returns the figure.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .training import Evaluation, History, LRFinder
 
 __all__ = ["plot_history", "plot_confusion", "image_grid", "plot_filters", "plot_feature_maps", "plot_lr_find"]
 
@@ -25,7 +24,7 @@ def _plt():
     return plt
 
 
-def plot_history(history: "History", title: str = "", pyplot: bool = True):
+def plot_history(history: Any, title: str = "", pyplot: bool = True):
     """Loss and accuracy against epoch, training and validation; the kept epoch is marked.
 
     ``pyplot=False`` builds a bare Figure, safe to make from a background thread.
@@ -51,7 +50,7 @@ def plot_history(history: "History", title: str = "", pyplot: bool = True):
     return fig
 
 
-def plot_confusion(evaluation: "Evaluation", normalize: bool = True):
+def plot_confusion(evaluation: Any, normalize: bool = True):
     """The confusion matrix: rows are true classes, columns predictions."""
     plt = _plt()
     m = evaluation.confusion.astype(float)
@@ -138,7 +137,7 @@ def plot_feature_maps(maps: dict[str, torch.Tensor], channels: int = 6):
     return fig
 
 
-def plot_lr_find(finder: "LRFinder"):
+def plot_lr_find(finder: Any):
     """Smoothed loss against learning rate (log scale), with the suggested rate."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 3.5))

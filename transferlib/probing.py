@@ -17,8 +17,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .datasets import make_loader
+from .devices import batches, device_of
 from .features import logistic_probe
-from .training import _to, iterate, pick_device
 
 __all__ = ["activations", "linear_cka", "probe_by_depth"]
 
@@ -33,9 +33,10 @@ def _pool(out: Any) -> torch.Tensor:
 
 
 def activations(model: nn.Module, layers: list[str], data: torch.Tensor | Dataset | DataLoader,
-                pool: bool = True, batch_size: int = 16, device: str | torch.device | None = None,
+                pool: bool = True, batch_size: int = 16,
                 progress: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """Outputs of the named submodules (forward hooks), in eval mode without gradients.
+    """Outputs of the named submodules (forward hooks), in eval mode without gradients, on the model's
+    device; the activations come back on the CPU.
 
     ``data`` is a batch tensor, a Dataset or a DataLoader of ``(x, y)``. Returns the
     activations by layer name and the labels (``None`` for a bare tensor). With
@@ -46,13 +47,13 @@ def activations(model: nn.Module, layers: list[str], data: torch.Tensor | Datase
     if missing:
         raise ValueError(f"{type(model).__name__} has no module {missing[0]!r}. Names look like: "
                          f"{', '.join(n for n, _ in list(model.named_modules())[1:6])}...")
-    device = pick_device(device)
+    device = device_of(model)
     store: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     hooks = [model.get_submodule(name).register_forward_hook(
         lambda m, i, o, name=name: store[name].append((_pool(o) if pool else o).float().cpu()))
         for name in layers]
     was_training = model.training
-    model.to(device).eval()
+    model.eval()
     labels = []
     try:
         with torch.inference_mode():
@@ -60,8 +61,8 @@ def activations(model: nn.Module, layers: list[str], data: torch.Tensor | Datase
                 model(data.to(device))
             else:
                 loader = data if isinstance(data, DataLoader) else make_loader(data, batch_size)
-                for x, y in iterate(loader, "activations", progress):
-                    model(_to(x, device))
+                for x, y in batches(loader, device, "activations", progress):
+                    model(x)
                     labels.append(torch.as_tensor(y))
     finally:
         for h in hooks:

@@ -22,7 +22,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
-from .training import History, fit
+from .records import History
+from .training import fit
 
 __all__ = ["FreezePanel", "TrainPanel"]
 

@@ -41,7 +41,7 @@ LAST_OUTPUT = "Exercise 3: correct"   # printed by the lesson's last check: ever
 def _browser_or_skip():
     reason = os.environ.get("TRANSFERLIB_NO_BROWSER")
     if reason:
-        warnings.warn(f"BROWSER TEST SKIPPED: {reason}")
+        warnings.warn(f"BROWSER TEST SKIPPED: {reason}", stacklevel=2)
         pytest.skip(f"BROWSER TEST SKIPPED: {reason}")
     try:
         from playwright.sync_api import sync_playwright
@@ -74,7 +74,7 @@ def jupyterlab(tmp_path):
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     port = _free_port()
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"), HF_HUB_OFFLINE="1")
-    log = open(tmp_path / "lab.log", "w")
+    log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 -- open for the whole server, closed in finally
     lab = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1",
                             f"--port={port}", "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
                             f"--ServerApp.root_dir={tmp_path}"], stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -1,0 +1,113 @@
+"""Devices: data follows the model.
+
+Every ``transferlib`` function that runs a model runs it where the model already is, moves
+each batch there, and hands its results back on the CPU. Nothing here moves a model: you
+choose the device once, in a lesson's parameters cell, and move the model yourself.
+
+    >>> device = pick_device(DEVICE)          # "cpu" (the lessons' default), "cuda", "mps" or "auto"
+    >>> model.to(device)
+    >>> for x, y in batches(loader, device_of(model), "features"):
+    ...     out = model(x)                    # x is on the model's device; y stays where it was
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from collections.abc import Iterable, Iterator
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = ["pick_device", "device_of", "to_device", "batches", "release_memory"]
+
+
+def pick_device(name: str | torch.device = "cpu") -> torch.device:
+    """The device called ``name``, checked to exist: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``,
+    or ``"auto"`` for CUDA if there is one, then Apple's MPS, then the CPU.
+
+    >>> pick_device("cpu")
+    device(type='cpu')
+    >>> pick_device("auto")                   # cuda on a Colab GPU runtime, mps on a recent Mac
+    """
+    if str(name) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{name!r} is not a device name ({err}). Use 'cpu', 'cuda', 'cuda:0', 'mps' or 'auto'.") \
+            from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            why = "this PyTorch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ValueError(f"DEVICE = {name!r}, but {why}. Use 'cpu', or 'auto' to take a GPU only where one "
+                             "exists (on Colab: Runtime > Change runtime type > GPU).")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"DEVICE = {name!r}, but this machine has {count} CUDA device(s): "
+                             f"{', '.join(f'cuda:{i}' for i in range(count))}.")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"DEVICE = {name!r}, but Apple's MPS backend is not available here (it needs a Mac with "
+                         "Apple silicon and macOS 12.3 or later). Use 'cpu' or 'auto'.")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"DEVICE = {name!r}: transferlib runs on 'cpu', 'cuda' or 'mps'.")
+    return device
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """Where ``model``'s parameters (or, failing those, its buffers) are; the CPU for an empty module.
+
+    >>> device_of(nn.Linear(2, 2))
+    device(type='cpu')
+    """
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """A tensor, or a dict / list / tuple of them (a tokenizer's batch), on ``device``."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def batches(loader: Iterable, device: torch.device | None = None, desc: str = "",
+            progress: bool = True) -> Iterator[tuple[Any, Any]]:
+    """``for x, y in loader``, with ``x`` moved to ``device`` and a progress bar.
+
+    The bar is ``tqdm(total=len(loader))`` rather than ``tqdm(loader)``: wrapping a DataLoader
+    in ``tqdm.auto`` creates its iterator twice. Left behind as its final text, not a widget.
+    """
+    with tqdm(total=len(loader), desc=desc, leave=False, disable=not progress) as bar:  # type: ignore[arg-type]
+        for x, y in loader:
+            yield (x if device is None else to_device(x, device)), y
+            bar.update()
+
+
+def release_memory() -> None:
+    """Hand memory freed by finished runs back: garbage collection, glibc's ``malloc_trim`` (Linux),
+    and PyTorch's cached GPU blocks. Worth calling between big runs in one kernel (lesson 4 fine-tunes
+    a 22.7-million-parameter encoder several times); a no-op where there is nothing to trim.
+
+    >>> history = fit(model, train_loader, epochs=3); release_memory()
+    """
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # macOS, Windows, musl: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

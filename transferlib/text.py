@@ -1,0 +1,53 @@
+"""Text: from ``(text, label)`` pairs to the tokenizer batches a BERT-family model takes.
+
+    >>> encoder, tokenizer = load_text_model("minilm")
+    >>> loader = text_loader(tweets, tokenizer, batch_size=16, shuffle=True)
+    >>> batch, labels = next(iter(loader))        # batch: input_ids, attention_mask, ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from .datasets import TextDataset, make_loader
+
+__all__ = ["TextCollator", "text_loader"]
+
+
+class TextCollator:
+    """Turns a list of ``(text, label)`` into ``(tokenizer batch, labels)``, truncating at ``max_length``
+    (by default the model's limit).
+
+    Truncation is reported once, with how many texts of that batch were cut.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length or min(tokenizer.model_max_length, 512)
+        self.limit = "max_length" if max_length else "the model's limit"
+        self.warned = False
+
+    def __call__(self, items: list[tuple[str, int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        texts = [t for t, _ in items]
+        if any(not t.strip() for t in texts):
+            raise ValueError("An empty text reached the tokenizer. Drop empty texts from the dataset first.")
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt", return_overflowing_tokens=False, return_length=False)
+        if not self.warned and batch["input_ids"].shape[1] == self.max_length:
+            lengths = self.tokenizer(texts, verbose=False)["input_ids"]  # verbose=False: no length warning
+            long = sum(len(ids) > self.max_length for ids in lengths)
+            if long:
+                print(f"Note: {long} of the {len(texts)} texts in this batch are longer than {self.max_length} "
+                      f"tokens ({self.limit}) and are truncated; later batches are truncated the same "
+                      "way. Said once.")
+                self.warned = True
+        return dict(batch), torch.tensor([y for _, y in items])
+
+
+def text_loader(dataset: TextDataset, tokenizer: Any, batch_size: int = 16, shuffle: bool = False,
+                seed: int = 0, max_length: int | None = None) -> DataLoader:
+    """A DataLoader of tokenized text batches for a :class:`TextDataset`."""
+    return make_loader(dataset, batch_size, shuffle, seed, collate_fn=TextCollator(tokenizer, max_length))

@@ -1,0 +1,85 @@
+"""Transforms: any image in, the tensor a model expects out.
+
+Preprocessing comes from the weights (torchvision's ``Weights`` idea), so a learner cannot
+normalise wrongly; grey, transparent, 16-bit and CMYK images become RGB first.
+
+    >>> preprocess = image_transform(weights)                         # the weights' own: 224 px, their mean/std
+    >>> train_tf = image_transform(weights, augment=True, size=64)    # crop + flip, then the same at 64 px
+    >>> scratch = image_transform(None, size=28)                      # a CNN from scratch: [-1, 1], channels kept
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+__all__ = ["image_transform", "ToRGB", "open_rgb", "flatten_alpha"]
+
+
+def open_rgb(path: str) -> Image.Image:
+    """Open any image as RGB: transparency goes onto white, grey and CMYK are converted."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except Exception as err:  # PIL raises several types for broken files
+        raise OSError(f"Cannot read the image {path}: {err}. Delete or replace that file.") from None
+    return flatten_alpha(img)
+
+
+def flatten_alpha(img: Image.Image) -> Image.Image:
+    """RGB; transparent pixels become white (cut-out photos); grey (8, 16 or 32 bit) and CMYK are converted."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # high bit depth: scale to 0..255, don't clip
+        a = np.asarray(img, dtype=np.float64)
+        span = a.max() - a.min()
+        img = Image.fromarray(np.uint8(np.round(255 * (a - a.min()) / span)) if span else np.zeros(a.shape, np.uint8))
+    if img.has_transparency_data:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def image_transform(weights: Any = None, augment: bool = False, size: int | None = None) -> Callable:
+    """The preprocessing of ``weights``, for any image: grey, RGBA or CMYK become RGB first.
+
+    ``size`` overrides the resolution (``size=64`` is 12x cheaper than 224 on a CPU, and
+    enough for 28 px data). ``augment=True`` adds a random resized crop and a horizontal
+    flip *before* the weights' own resize, crop and normalisation.
+
+    With ``weights=None`` (a network trained from scratch) the image keeps its channels
+    and is scaled to [-1, 1]; ``augment`` adds the same crop and flip.
+
+    >>> train = load_dataset("animal_mnist", transform=image_transform(weights, augment=True, size=64))
+    >>> scratch = image_transform(None, augment=True, size=28)     # 1 x 28 x 28 for a SmallCNN
+    """
+    from torchvision.transforms import v2
+
+    if weights is None:
+        if size is None:
+            raise ValueError("image_transform(None, ...) needs a size, e.g. size=28 for a SmallCNN.")
+        aug = [v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+        return v2.Compose([v2.PILToTensor(), *(aug if augment else [v2.Resize((size, size), antialias=True)]),
+                           v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5], [0.5])])
+    ref = weights.transforms()
+    crop = size or ref.crop_size[0]
+    resize = size or ref.resize_size[0]
+    steps: list[Callable] = [ToRGB()]
+    if augment:
+        steps += [v2.RandomResizedCrop(resize, scale=(0.6, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+    steps.append(type(ref)(crop_size=crop, resize_size=resize, mean=ref.mean, std=ref.std,
+                           interpolation=ref.interpolation))
+    return v2.Compose(steps)
+
+
+class ToRGB:
+    """Any PIL image to RGB (transparency onto white). A class, so its repr is stable for cache keys."""
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        return img if img.mode == "RGB" else flatten_alpha(img)
+
+    def __repr__(self) -> str:
+        return "ToRGB()"
