@@ -40,7 +40,8 @@ def lessons() -> list[Path]:
     return sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def exercises(nb: nbformat.NotebookNode, solved: bool = True) -> list[tuple[nbformat.NotebookNode, nbformat.NotebookNode]]:
+def exercises(nb: nbformat.NotebookNode,
+              solved: bool = True) -> list[tuple[nbformat.NotebookNode, nbformat.NotebookNode]]:
     """The (exercise cell, check cell) pairs of a lesson, in order. Every exercise has its check next
     and, in a ``solved`` notebook (a lesson, not a student copy), its solution markers."""
     pairs, cells = [], nb.cells
@@ -162,9 +163,10 @@ def lesson_of(path: Path, nb: nbformat.NotebookNode) -> str:
 
 
 def grade(submissions: list[Path], out: Path = BUILD / "grades", autograders: Path = BUILD / "course" / "autograder",
-          fast: bool = False) -> list[dict[str, object]]:
+          fast: bool = False, seed: int | None = None) -> list[dict[str, object]]:
     """Grade notebooks (files or folders of them) with otter-grader; write ``grades.csv`` and each
-    executed notebook under ``out``. ``fast=True`` runs each lesson in its fast (CI) mode."""
+    executed notebook under ``out``. ``fast=True`` runs each lesson in its fast (CI) mode, ``seed``
+    sets its ``SEED`` parameter."""
     from otter.api import grade_submission
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
@@ -179,13 +181,16 @@ def grade(submissions: list[Path], out: Path = BUILD / "grades", autograders: Pa
         lesson = lesson_of(path, nb)
         zip_path = autograders / f"{lesson}.zip"
         if not zip_path.exists():
-            raise FileNotFoundError(f"No autograder for {lesson} at {zip_path}. Run `python scripts/course.py build` first.")
-        if fast:
-            nb = parameterize_notebook(nb, {"FAST": True})
+            raise FileNotFoundError(f"No autograder for {lesson} at {zip_path}. "
+                                    "Run `python scripts/course.py build` first.")
+        parameters = {**({"FAST": True} if fast else {}), **({"SEED": seed} if seed is not None else {})}
+        if parameters:
+            nb = parameterize_notebook(nb, parameters)
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / path.name
             nbformat.write(nb, copy)
-            print(f"grading {path} ({lesson}{', fast mode' if fast else ''})", flush=True)
+            print(f"grading {path} ({lesson}{', fast mode' if fast else ''}"
+                  f"{f', SEED = {seed}' if seed is not None else ''})", flush=True)
             results = grade_submission(str(copy), str(zip_path), quiet=True)
         nbformat.write(results.notebook, out / "executed" / path.name)
         row: dict[str, object] = {"submission": path.name, "lesson": lesson}
@@ -231,10 +236,14 @@ def colab_cell(repo: str | None = None) -> str:
     """The first code cell of every lesson: on Colab only, fetch the course and its offline assets."""
     return f'''# On Google Colab only: fetch the course, its datasets and its offline models (about 2 minutes).
 # Anywhere else (your machine, Binder) this cell does nothing.
-import os, subprocess, sys
+import os
+import subprocess
+import sys
+
+REPOSITORY = "{repo or repository()}"
 if "google.colab" in sys.modules:
     if not os.path.isdir("/content/transferlib"):
-        subprocess.run(["git", "clone", "--depth", "1", "{repo or repository()}", "/content/transferlib"], check=True)
+        subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, "/content/transferlib"], check=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/transferlib"], check=True)
     sys.path.insert(0, "/content/transferlib")
     os.chdir("/content/transferlib/notebooks")'''
@@ -291,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out", type=Path, default=BUILD / "grades")
     g.add_argument("--autograders", type=Path, default=BUILD / "course" / "autograder")
     g.add_argument("--fast", action="store_true", help="run each lesson in its fast (CI) mode")
+    g.add_argument("--seed", type=int, help="run each lesson with this SEED")
     d = sub.add_parser("badges", help="write the Colab/Binder badges and the Colab cell from pyproject's Repository")
     d.add_argument("--check", action="store_true", help="only report what is out of date (exit 1 if anything is)")
     args = parser.parse_args(argv)
@@ -299,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind, paths in made.items():
             print(f"{kind:10} {len(paths)} files in {args.out / kind}")
     elif args.command == "grade":
-        rows = grade(args.submissions, args.out, args.autograders, args.fast)
+        rows = grade(args.submissions, args.out, args.autograders, args.fast, args.seed)
         print(f"{len(rows)} graded: {args.out / 'grades.csv'}")
         for row in rows:
             print(f"  {row['submission']:40} {row['total']:g} / {row['possible']:g}")

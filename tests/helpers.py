@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST_SEED = 1  # the fast-mode runs in CI use another seed than the stored learner-mode runs (tests/conftest.py)
+
+
+def load_course():
+    """scripts/course.py as a module."""
+    spec = importlib.util.spec_from_file_location("course", ROOT / "scripts" / "course.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class LabelledTensors(TensorDataset):

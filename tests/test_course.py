@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-import subprocess
 import sys
 import tomllib
 import zipfile
@@ -12,20 +9,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import load_course
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("course", ROOT / "scripts" / "course.py")
-course = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(course)
-
+course = load_course()
 LESSONS = [p for p in course.lessons() if course.exercises(nbformat.read(p, as_version=4))]
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("course")
-    course.build(out)
-    return out
 
 
 def solution_lines(source: str) -> list[str]:
@@ -54,7 +42,8 @@ def test_student_copy_has_stubs_checks_and_no_answers(built, path):
             and "check" not in c.metadata.get("tags", [])] == \
            [c.source for c in source.cells if "exercise" not in c.metadata.get("tags", [])
             and "check" not in c.metadata.get("tags", [])], "only exercise and check cells change"
-    for (ex, check), (ex_s, check_s) in zip(course.exercises(source), course.exercises(student, solved=False), strict=True):
+    pairs = zip(course.exercises(source), course.exercises(student, solved=False), strict=True)
+    for (ex, check), (ex_s, check_s) in pairs:
         assert f"raise NotImplementedError({ex.metadata['hint']!r})" in ex_s.source
         assert course.BEGIN not in ex_s.source
         for line in solution_lines(ex.source):
@@ -91,21 +80,11 @@ def errors(nb: nbformat.NotebookNode) -> list[tuple[int, list[str], str]]:
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem[:2])
-def test_grading_a_folder_gives_full_marks_solved_and_zero_unsolved(built, path, tmp_path):
-    submissions = tmp_path / "submissions"
-    submissions.mkdir()
-    (submissions / f"{path.stem[:2]}_solved.ipynb").write_bytes((built / "instructor" / path.name).read_bytes())
-    (submissions / f"{path.stem[:2]}_unsolved.ipynb").write_bytes((built / "student" / path.name).read_bytes())
-    out = tmp_path / "grades"
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "course.py"), "grade", str(submissions), "--fast",
-                          "--out", str(out), "--autograders", str(built / "autograder")],
-                         capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    with open(out / "grades.csv") as f:
-        rows = {row["submission"].split("_")[1].split(".")[0]: row for row in csv.DictReader(f)}
+def test_grading_a_folder_gives_full_marks_solved_and_zero_unsolved(fast_run, path):
+    run = fast_run(path)  # the same execution serves tests/test_notebooks.py
     n = len(course.exercises(nbformat.read(path, as_version=4)))
     exercises = [f"ex{i}" for i in range(1, n + 1)]
-    solved, unsolved = rows["solved"], rows["unsolved"]
+    solved, unsolved = run.rows["solved"], run.rows["unsolved"]
     for ex in exercises:
         assert float(solved[f"{ex} possible"]) >= 1
         assert float(solved[ex]) == float(solved[f"{ex} possible"]), (ex, solved)
@@ -115,8 +94,8 @@ def test_grading_a_folder_gives_full_marks_solved_and_zero_unsolved(built, path,
 
     # The instructor copy passes every check: no cell errs. The student copy errs only where an
     # exercise or its check runs, and every exercise's stub or check does err.
-    assert errors(nbformat.read(out / "executed" / f"{path.stem[:2]}_solved.ipynb", as_version=4)) == []
-    student_errors = errors(nbformat.read(out / "executed" / f"{path.stem[:2]}_unsolved.ipynb", as_version=4))
+    assert errors(run.solved) == []
+    student_errors = errors(run.unsolved)
     assert all({"exercise", "check"} & set(tags) for _, tags, _ in student_errors), student_errors
     assert len(student_errors) >= n, student_errors
 

@@ -1,19 +1,20 @@
-"""Every lesson notebook follows the course conventions and runs in fast mode under papermill.
+"""Every lesson notebook follows the course conventions and runs in fast mode.
 
-New notebooks in notebooks/ are picked up automatically. nbval replays the same notebooks
-as a learner would (default parameters) and compares their stored outputs; see the
-``addopts`` in pyproject.toml and docs/authoring.md.
+New notebooks in notebooks/ are picked up automatically. The fast-mode run is the one
+tests/conftest.py makes once per lesson (papermill's parameters, executed by otter-grader's
+grading of the solved copy) and tests/test_course.py reuses for the grades. nbval replays the
+same notebooks as a learner would (default parameters) and compares their stored outputs; see
+the ``addopts`` in pyproject.toml and docs/authoring.md.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import nbformat
-import papermill as pm
 import pytest
+from helpers import FAST_SEED
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -61,17 +62,16 @@ def test_notebook_conventions(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_in_fast_mode(path, tmp_path):
-    out = tmp_path / path.name
-    start = time.perf_counter()
-    pm.execute_notebook(str(path), str(out), parameters={"FAST": True}, kernel_name="python3",
-                        cwd=str(NOTEBOOK_DIR), progress_bar=False)
-    seconds = time.perf_counter() - start
-    nb = nbformat.read(out, as_version=4)
-    cells = code_cells(nb)
+def test_notebook_runs_in_fast_mode(path, fast_run):
+    run = fast_run(path)
+    lesson = {c.source for c in code_cells(nbformat.read(path, as_version=4))}
+    cells = [c for c in code_cells(run.solved)
+             if c.source in lesson or "injected-parameters" in c.metadata.get("tags", [])]
     ran = [c for c in cells if c.execution_count is not None]
-    assert ran, "papermill executed no cell"
-    assert len(ran) == len(cells), f"{len(cells) - len(ran)} code cells did not run"
+    assert ran, "no cell of the lesson ran"
+    assert len(ran) == len(cells) >= len(lesson), f"{len(cells) - len(ran)} code cells did not run"
+    failed = [(i, o.ename, o.evalue[:200]) for i, c in enumerate(cells) for o in c.outputs if o.output_type == "error"]
+    assert not failed, failed
     injected = [c for c in cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and "FAST = True" in injected[0].source
-    print(f"{path.name}: {len(ran)} cells in {seconds:.1f} s (fast mode)")
+    assert injected and "FAST = True" in injected[0].source and f"SEED = {FAST_SEED}" in injected[0].source
+    print(f"{path.name}: {len(ran)} cells, solved and unsolved graded in {run.seconds:.1f} s (fast mode)")

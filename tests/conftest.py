@@ -1,0 +1,80 @@
+"""Session fixtures shared by the notebook and course tests: each lesson runs in fast mode once.
+
+Grading the instructor copy (the lesson itself, solved) with otter-grader in fast mode *is* the
+lesson's fast-mode run: ``tests/test_notebooks.py`` checks that execution (every cell ran, no
+error), and ``tests/test_course.py`` checks its grades. The student copy is graded in the same
+call. So a lesson is executed twice per test session in fast mode (solved and unsolved), and once
+in learner mode by nbval, instead of three times plus nbval.
+
+The fast runs use ``SEED = 1``, not the lessons' default 0 (which nbval replays in learner mode),
+so every CI run also checks that no assertion depends on one lucky seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import FAST_SEED, ROOT, load_course
+
+
+@pytest.fixture(scope="session")
+def course():
+    return load_course()
+
+
+@pytest.fixture(scope="session")
+def built(course, tmp_path_factory) -> Path:
+    """Student and instructor copies and autograders, built once per session."""
+    out = tmp_path_factory.mktemp("course")
+    course.build(out)
+    return out
+
+
+@dataclass
+class FastRun:
+    """One lesson graded in fast mode: the grades, and both executed notebooks."""
+
+    rows: dict[str, dict[str, str]]  # "solved" / "unsolved" -> the grades.csv row
+    solved: nbformat.NotebookNode
+    unsolved: nbformat.NotebookNode
+    seconds: float
+    log: str
+
+
+@pytest.fixture(scope="session")
+def fast_run(built, tmp_path_factory):
+    """``fast_run(lesson_path)`` grades the solved and the student copy once, and remembers."""
+    cache: dict[str, FastRun] = {}
+
+    def run(path: Path) -> FastRun:
+        if path.stem in cache:
+            return cache[path.stem]
+        tmp = tmp_path_factory.mktemp(f"grade-{path.stem[:2]}")
+        submissions = tmp / "submissions"
+        submissions.mkdir()
+        prefix = path.stem[:2]
+        (submissions / f"{prefix}_solved.ipynb").write_bytes((built / "instructor" / path.name).read_bytes())
+        (submissions / f"{prefix}_unsolved.ipynb").write_bytes((built / "student" / path.name).read_bytes())
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "course.py"), "grade", str(submissions),
+                               "--fast", "--seed", str(FAST_SEED), "--out", str(tmp / "grades"),
+                               "--autograders", str(built / "autograder")], capture_output=True, text=True,
+                              timeout=1200)
+        seconds = time.perf_counter() - start
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        with open(tmp / "grades" / "grades.csv") as f:
+            rows = {row["submission"].split("_")[1].split(".")[0]: row for row in csv.DictReader(f)}
+        executed = {kind: nbformat.read(tmp / "grades" / "executed" / f"{prefix}_{kind}.ipynb", as_version=4)
+                    for kind in ("solved", "unsolved")}
+        cache[path.stem] = FastRun(rows, executed["solved"], executed["unsolved"], seconds, done.stdout)
+        return cache[path.stem]
+
+    return run
