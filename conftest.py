@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -42,3 +43,28 @@ def _no_dns(host, *args, **kwargs):
 
 
 socket.getaddrinfo = _no_dns
+
+
+# nbval: numbers that depend on floating-point paths ------------------------------------------
+# tests/nbval_sanitize.cfg masks every decimal number in every output (other CPUs print other
+# third decimals; the lessons' own assertions guard the values, with tolerances). A cell tagged
+# `nbval-numbers` also has its integers masked: counts of correct items, a budget chosen by
+# comparing accuracies. Its words (verdicts, class names) are still compared. docs/authoring.md.
+NUMBERS_TAG = "nbval-numbers"
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(\.\d+)?(e[-+]?\d+)?(?![\w])")
+
+try:
+    from nbval.plugin import IPyNbCell
+except ImportError:  # nbval is a test dependency; without it there is nothing to patch
+    IPyNbCell = None
+
+if IPyNbCell is not None:
+    _nbval_sanitize = IPyNbCell.sanitize
+
+    def _sanitize(self, s):
+        s = _nbval_sanitize(self, s)
+        if isinstance(s, str) and NUMBERS_TAG in self.cell.metadata.get("tags", []):
+            s = _NUMBER.sub("NUMBER", s)
+        return s
+
+    IPyNbCell.sanitize = _sanitize

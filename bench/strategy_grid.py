@@ -63,7 +63,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = STRATEGIES,
-            log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+            log: Callable[[str], None] = print, device: str = "cpu") -> list[dict[str, Any]]:
     """Run the five strategies on one grid cell: target ``name`` (a key of ``TARGETS``), ``k`` labels per
     class (or ``"all"``), one ``seed``; ``strategies`` picks some of the five. Returns one row per strategy:
     accuracy on the target's test images and the seconds of training (for features: extracting the
@@ -111,7 +111,7 @@ def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = 
 
     if STRATEGIES[0] in strategies:  # from scratch
         torch.manual_seed(seed)
-        cnn = SmallCNN(channels, classes, cnn_size)
+        cnn = SmallCNN(channels, classes, cnn_size).to(device)
         loader = make_loader(with_transform(train, image_transform(None, augment=True, size=cnn_size)), 32,
                              shuffle=True, seed=seed)
         secs = _timed(lambda: fit(cnn, loader, epochs=_epochs(len(train), scratch=True), lr=1e-3,
@@ -123,7 +123,7 @@ def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = 
     for strategy, cut in ((STRATEGIES[1], 19), (STRATEGIES[2], 14)):
         if strategy not in strategies:
             continue
-        backbone = nn.Sequential(pretrained.features[:cut], nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+        backbone = nn.Sequential(pretrained.features[:cut], nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval().to(device)
         start = time.perf_counter()
         tr_x, tr_y = extract_features(backbone, with_transform(train, plain), progress=False)
         seconds = time.perf_counter() - start
@@ -138,6 +138,7 @@ def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = 
             continue
         torch.manual_seed(seed)
         model, _ = build_classifier("mobilenet_v2", classes)
+        model = model.to(device)
         if blocks is None:
             unfreeze(model)
         else:

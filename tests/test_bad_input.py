@@ -77,6 +77,9 @@ def test_7_empty_text(tmp_path):
 
 
 def test_8_long_text_is_truncated_and_said_once(capsys):
+    from transferlib import text
+
+    text._TRUNCATION_SAID.clear()
     _, tokenizer = tl.load_text_model("minilm")
     long = "word " * 700
     texts = tl.TextDataset([long, "short", long, long], [0, 1, 0, 1], ["a", "b"], tl.DatasetInfo("x", "", "", ""))
@@ -84,6 +87,8 @@ def test_8_long_text_is_truncated_and_said_once(capsys):
     assert all(b["input_ids"].shape[1] <= 512 for b, _ in batches)
     out = capsys.readouterr().out
     assert out.count("longer than 512 tokens (the model's limit)") == 1 and "1 of the 2 texts in this batch" in out
+    list(tl.text_loader(texts, tokenizer, batch_size=2))  # another loader, same limit: not said again
+    assert "longer than" not in capsys.readouterr().out
     list(tl.text_loader(texts, tokenizer, batch_size=2, max_length=64))  # a limit the learner chose
     assert "longer than 64 tokens (max_length)" in capsys.readouterr().out
 

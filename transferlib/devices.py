@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 __all__ = ["pick_device", "device_of", "to_device", "batches", "release_memory"]
 
@@ -86,10 +86,10 @@ def batches(loader: Iterable, device: torch.device | None = None, desc: str = ""
             progress: bool = True) -> Iterator[tuple[Any, Any]]:
     """``for x, y in loader``, with ``x`` moved to ``device`` and a progress bar.
 
-    The bar is ``tqdm(total=len(loader))`` rather than ``tqdm(loader)``: wrapping a DataLoader
-    in ``tqdm.auto`` creates its iterator twice. Left behind as its final text, not a widget.
+    The bar counts batches (``total=len(loader)``) rather than wrapping the loader: wrapping a
+    DataLoader in ``tqdm.auto`` creates its iterator twice. It vanishes when the loop ends.
     """
-    with tqdm(total=len(loader), desc=desc, leave=False, disable=not progress) as bar:  # type: ignore[arg-type]
+    with progress_bar(total=len(loader), desc=desc, leave=False, disable=not progress) as bar:  # type: ignore[arg-type]
         for x, y in loader:
             yield (x if device is None else to_device(x, device)), y
             bar.update()

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from .checkpoints import copy_weights
 from .devices import device_of, to_device
 from .freezing import freeze_all_but_last, unfreeze
+from .progress import progress_bar
 from .records import History
 from .training import check_loader, fit, logits_of, make_optimizer
 
@@ -62,26 +62,28 @@ def lr_find(model: nn.Module, train: DataLoader, start_lr: float = 1e-7, end_lr:
     lrs, losses, smooth, best = [], [], 0.0, math.inf
     batches = iter(())
     try:
-        for step in tqdm(range(num_steps), desc="lr_find", leave=False, disable=not progress):
-            try:
-                x, y = next(batches)
-            except StopIteration:
-                batches = iter(train)
-                x, y = next(batches)
-            lr = start_lr * gamma ** step
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            loss = nn.functional.cross_entropy(logits_of(model, to_device(x, device)), y.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            smooth = 0.9 * smooth + 0.1 * float(loss.detach())
-            value = smooth / (1 - 0.9 ** (step + 1))  # bias-corrected moving average
-            lrs.append(lr)
-            losses.append(value)
-            best = min(best, value)
-            if not math.isfinite(value) or value > 4 * best:
-                break
+        with progress_bar(num_steps, "lr_find", leave=False, disable=not progress) as bar:
+            for step in range(num_steps):
+                try:
+                    x, y = next(batches)
+                except StopIteration:
+                    batches = iter(train)
+                    x, y = next(batches)
+                lr = start_lr * gamma ** step
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                loss = nn.functional.cross_entropy(logits_of(model, to_device(x, device)), y.to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                smooth = 0.9 * smooth + 0.1 * float(loss.detach())
+                value = smooth / (1 - 0.9 ** (step + 1))  # bias-corrected moving average
+                lrs.append(lr)
+                losses.append(value)
+                best = min(best, value)
+                bar.update()
+                if not math.isfinite(value) or value > 4 * best:
+                    break
     finally:
         model.load_state_dict(saved)
         model.train(was_training)

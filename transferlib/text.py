@@ -16,19 +16,22 @@ from .datasets import TextDataset, make_loader
 
 __all__ = ["TextCollator", "text_loader"]
 
+_TRUNCATION_SAID: set[tuple[str, int]] = set()  # (tokenizer, max_length): the note is said once per session
+
 
 class TextCollator:
     """Turns a list of ``(text, label)`` into ``(tokenizer batch, labels)``, truncating at ``max_length``
     (by default the model's limit).
 
-    Truncation is reported once, with how many texts of that batch were cut.
+    Truncation is reported once per session for each tokenizer and limit, with how many texts of
+    that batch were cut: a lesson that builds many loaders over the same tweets says it once.
     """
 
     def __init__(self, tokenizer: Any, max_length: int | None = None) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length or min(tokenizer.model_max_length, 512)
         self.limit = "max_length" if max_length else "the model's limit"
-        self.warned = False
+        self.key = (str(getattr(tokenizer, "name_or_path", type(tokenizer).__name__)), self.max_length)
 
     def __call__(self, items: list[tuple[str, int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         texts = [t for t, _ in items]
@@ -36,14 +39,14 @@ class TextCollator:
             raise ValueError("An empty text reached the tokenizer. Drop empty texts from the dataset first.")
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt", return_overflowing_tokens=False, return_length=False)
-        if not self.warned and batch["input_ids"].shape[1] == self.max_length:
+        if self.key not in _TRUNCATION_SAID and batch["input_ids"].shape[1] == self.max_length:
             lengths = self.tokenizer(texts, verbose=False)["input_ids"]  # verbose=False: no length warning
             long = sum(len(ids) > self.max_length for ids in lengths)
             if long:
                 print(f"Note: {long} of the {len(texts)} texts in this batch are longer than {self.max_length} "
-                      f"tokens ({self.limit}) and are truncated; later batches are truncated the same "
+                      f"tokens ({self.limit}) and are truncated; later texts are truncated the same "
                       "way. Said once.")
-                self.warned = True
+                _TRUNCATION_SAID.add(self.key)
         return dict(batch), torch.tensor([y for _, y in items])
 
 

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from .checkpoints import BestWeights, load_checkpoint, save_checkpoint
 from .devices import batches, device_of
 from .freezing import blocks
 from .heads import Classifier
+from .progress import progress_bar
 from .records import Evaluation, History
 
 __all__ = ["make_optimizer", "param_groups", "fit", "evaluate", "logits_of", "check_loader"]
@@ -232,8 +232,9 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
             return history
     else:
         history, best = history if history is not None else History(), BestWeights(model)
-    with _rollback(model, history, best):
-        for epoch in tqdm(range(len(history) + 1, epochs + 1), desc="epochs", disable=not progress):
+    with _rollback(model, history, best), progress_bar(max(epochs - len(history), 0), "epochs",
+                                                       disable=not progress) as bar:
+        for epoch in range(len(history) + 1, epochs + 1):
             torch.manual_seed(seed * 100_003 + epoch)  # same seed and epoch => same batches, same dropout
             if getattr(train, "generator", None) is not None:
                 train.generator.manual_seed(seed * 100_003 + epoch)
@@ -251,6 +252,7 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
             history.stopped_early = patience is not None and history.epochs_since_best >= patience
             if checkpoint is not None:
                 save_checkpoint(checkpoint, model, optimizer, scheduler, history, best.state, scaler)
+            bar.update()
             if on_epoch is not None:
                 on_epoch(history)
             if history.stopped_early:
