@@ -94,9 +94,26 @@ def test_activations_cka_and_probe_by_depth(setup):
     with pytest.raises(ValueError, match="no module 'features.99'"):
         tl.activations(model.backbone, ["features.99"], test)
 
-    scores = tl.probe_by_depth(model.backbone, layers, train, test, progress=False)
-    assert set(scores) == set(layers) and all(0 <= a <= 1 for a in scores.values())
-    assert scores["features.18"] > scores["features.2"]  # depth helps on natural photos
+    val, fit_set = tl.split_per_class(train, 3)
+    scores = tl.probe_by_depth(model.backbone, layers, fit_set, val, test, progress=False)
+    assert set(scores) == set(layers) and all(0 <= p.val_accuracy <= 1 for p in scores.values())
+    assert all(p.C in tl.probing.PROBE_CS and len(p.test_correct) == 34 for p in scores.values())
+    assert scores["features.18"].test_accuracy > scores["features.2"].test_accuracy  # depth helps on photos
+    with pytest.raises(ValueError, match="test split as val"):
+        tl.probe_by_depth(model.backbone, layers, train, test, progress=False)
+
+
+def test_a_probe_chooses_C_on_validation_and_refits_on_training_only(setup):
+    model, _, train, test = setup
+    val, fit_set = tl.split_per_class(train, 3)
+    tr, va, te = (tl.cached_features(model.backbone, d, progress=False) for d in (fit_set, val, test))
+    assert [tr.role, va.role, te.role] == ["train", "validation", "test"]
+    probe = tl.fit_probe(tr, va, Cs=(0.001, 1.0))
+    by_hand = {C: tl.logistic_probe(*tr, *va, C=C)[0] for C in (0.001, 1.0)}
+    assert probe.val_scores == pytest.approx(by_hand) and probe.C == max(by_hand, key=by_hand.get)
+    assert probe.score(te[0].numpy(), te[1].numpy()) == pytest.approx(tl.logistic_probe(*tr, *te, C=probe.C)[0])
+    with pytest.raises(ValueError, match="test features as val"):
+        tl.fit_probe(tr, te)
 
 
 def test_linear_cka_properties():

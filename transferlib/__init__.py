@@ -27,6 +27,7 @@ One concept per module, read in this order:
 - ``probing``     activations by layer, linear CKA, probes by depth
 - ``plots``       curves, confusion matrices, image grids, filters, feature maps
 - ``widgets``     a freeze panel and a training panel for notebooks (imported when first used)
+- ``stats``       accuracies with intervals, paired comparisons and their verdicts, choosing on validation
 - ``strategy``    how ImageNet-like your data is, and the measured grid's recommendation
 """
 
@@ -37,15 +38,16 @@ from typing import Any
 from .assets import ChecksumError, OfflineError, is_offline
 from .catalogue import list_datasets, load_dataset
 from .checkpoints import load_checkpoint, save_checkpoint
-from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, k_shot, make_loader, select_classes,
-                       split_per_class, stratified_split, subset, with_transform)
+from . import stats
+from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, k_shot, make_loader, role_of,
+                       select_classes, split_per_class, stratified_split, subset, with_transform)
 from .devices import device_of, pick_device
-from .features import cached_features, extract_features, logistic_probe, train_head
+from .features import Features, cached_features, extract_features, train_head
 from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
 from .heads import Classifier, build_classifier, build_text_classifier, make_head, replace_head
 from .models import SmallCNN, Weights, list_models, load_model, load_text_model
 from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, plot_history
-from .probing import activations, linear_cka, probe_by_depth
+from .probing import activations, fit_probe, linear_cka, logistic_probe, probe_by_depth
 from .recipes import gradual_unfreeze, lp_ft, lr_find
 from .records import Evaluation, History
 from .strategy import StrategyGrid, recommend_strategy, source_similarity
@@ -68,7 +70,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "FreezePanel", "History",
+    "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "Features", "FreezePanel",
+    "History", "fit_probe",
     "OfflineError", "SmallCNN", "StrategyGrid", "TextDataset", "TrainPanel", "Weights", "activations", "blocks",
     "build_classifier", "build_text_classifier", "cached_features", "device_of", "evaluate", "extract_features",
     "fit", "freeze", "freeze_all_but_last", "gradual_unfreeze", "image_grid", "image_transform", "in_memory",
@@ -76,6 +79,7 @@ __all__ = [
     "load_image_folder", "load_model", "load_text_csv", "load_text_model", "logistic_probe", "lp_ft", "lr_find",
     "make_head", "make_loader", "make_optimizer", "param_groups", "pick_device", "plot_confusion",
     "plot_feature_maps", "plot_filters", "plot_history", "probe_by_depth", "recommend_strategy", "replace_head",
+    "role_of", "stats",
     "save_checkpoint", "select_classes", "source_similarity", "split_per_class", "stratified_split", "subset",
     "summary", "text_loader", "train_head", "unfreeze", "with_transform",
 ]

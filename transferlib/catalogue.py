@@ -240,4 +240,6 @@ def load_dataset(name: str, split: str = "train", transform: Callable | None = N
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}.")
     info, reader = CATALOGUE[name]
-    return reader(split, transform, info)
+    dataset = reader(split, transform, info)
+    dataset.role = {"train": "train", "test": "test"}.get(split)  # what stats.choose checks: never choose on test
+    return dataset

@@ -14,8 +14,9 @@ The course's own datasets come from :mod:`transferlib.catalogue`, yours from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 __all__ = ["DatasetInfo", "ArrayImageDataset", "TextDataset", "Transformed", "ClassSubset", "InMemory",
            "select_classes", "in_memory", "with_transform", "targets_of", "classes_of", "subset",
-           "stratified_indices", "split_per_class", "stratified_split", "k_shot", "make_loader"]
+           "stratified_indices", "split_per_class", "stratified_split", "k_shot", "make_loader", "role_of"]
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class InMemory(torch.utils.data.TensorDataset):
 
     def __init__(self, dataset: Dataset) -> None:
         images = torch.stack([dataset[i][0] for i in range(len(dataset))])
-        self.targets, self.classes = targets_of(dataset), classes_of(dataset)
+        self.targets, self.classes, self.role = targets_of(dataset), classes_of(dataset), role_of(dataset)
         super().__init__(images, torch.as_tensor(self.targets))
 
 
@@ -192,6 +193,25 @@ def classes_of(dataset: Dataset) -> list[str]:
     return list(dataset.classes)
 
 
+def role_of(data: Any) -> str | None:
+    """``"train"``, ``"validation"`` or ``"test"``: what a split is for, as far as it can be traced.
+
+    ``load_dataset(name, "test")``, the second half of :func:`stratified_split` and anything drawn
+    from them (k-shot budgets, transforms, features) are ``"test"``; what :func:`split_per_class`
+    holds out of training data is ``"validation"``. ``None`` when nothing says.
+
+    >>> role_of(load_dataset("animal_mnist", "test")), role_of(split_per_class(train, 20)[0])
+    ('test', 'validation')
+    """
+    seen = set()
+    while data is not None and id(data) not in seen:
+        seen.add(id(data))
+        if getattr(data, "role", None) is not None:
+            return data.role
+        data = getattr(data, "dataset", None)  # Subset, Transformed, ClassSubset, DataLoader
+    return None
+
+
 def subset(dataset: Dataset, indices: Sequence[int]) -> Subset:
     """A torch ``Subset`` that keeps ``targets`` and ``classes``, so the helpers here accept it.
 
@@ -220,7 +240,10 @@ def split_per_class(dataset: Dataset, k: int, seed: int = 0) -> tuple[Subset, Su
     chosen = np.sort(np.concatenate([rng.permutation(np.flatnonzero(targets == c))[:k]
                                      for c in range(len(classes))]))
     rest = np.setdiff1d(np.arange(len(targets)), chosen)
-    return subset(dataset, chosen), subset(dataset, rest)
+    held_out = subset(dataset, chosen)
+    if role_of(dataset) != "test":  # held out of training data: a validation split
+        held_out.role = "validation"
+    return held_out, subset(dataset, rest)
 
 
 def stratified_split(dataset: Dataset, test_size: float = 0.2, seed: int = 0) -> tuple[Subset, Subset]:
@@ -233,8 +256,10 @@ def stratified_split(dataset: Dataset, test_size: float = 0.2, seed: int = 0) ->
     if np.bincount(targets).min() < 2:
         raise ValueError("stratified_split needs at least 2 examples of every class; "
                          f"counts are {np.bincount(targets).tolist()}. Add images to the small classes.")
-    return (subset(dataset, stratified_indices(targets, "train", test_size, seed)),
-            subset(dataset, stratified_indices(targets, "test", test_size, seed)))
+    train = subset(dataset, stratified_indices(targets, "train", test_size, seed))
+    test = subset(dataset, stratified_indices(targets, "test", test_size, seed))
+    train.role, test.role = ("test", "test") if role_of(dataset) == "test" else ("train", "test")
+    return train, test
 
 
 def k_shot(dataset: Dataset, k: int, seed: int = 0) -> Subset:
@@ -245,7 +270,9 @@ def k_shot(dataset: Dataset, k: int, seed: int = 0) -> Subset:
 
     >>> few = k_shot(train, k=10, seed=0)     # 10 labels per class
     """
-    return split_per_class(dataset, k, seed)[0]
+    few = split_per_class(dataset, k, seed)[0]
+    few.role = role_of(dataset)  # a budget drawn from a split keeps that split's role
+    return few
 
 
 def make_loader(dataset: Dataset, batch_size: int = 32, shuffle: bool = False, seed: int = 0,

@@ -7,7 +7,7 @@ and under ``torch.inference_mode()`` (no autograd graph, a fraction of the memor
 
     >>> feats, labels = cached_features(model.backbone, train_set)       # (N, 1280), (N,)
     >>> head, history = train_head(feats, labels, num_classes=6, val=(test_feats, test_labels))
-    >>> acc, probe = logistic_probe(feats, labels, test_feats, test_labels)
+    >>> probe = fit_probe((feats, labels), val=(val_feats, val_labels))     # transferlib.probing
 
 The cache key covers the backbone's weights, the dataset's content and its transform,
 so a changed input never reuses a stale cache.
@@ -25,14 +25,30 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from .datasets import ArrayImageDataset, ClassSubset, TextDataset, Transformed, make_loader
+from .datasets import ArrayImageDataset, ClassSubset, TextDataset, Transformed, make_loader, role_of
 from .devices import batches, device_of
 from .heads import make_head
 from .records import History
 from .text import TextCollator
 from .training import fit
 
-__all__ = ["extract_features", "cached_features", "train_head", "logistic_probe", "fingerprint", "cache_dir"]
+__all__ = ["Features", "extract_features", "cached_features", "train_head", "fingerprint", "cache_dir"]
+
+
+class Features(tuple):
+    """``(features, labels)`` that also remember which split they came from (``role``: "train",
+    "validation", "test" or None), so that a choice made on them can refuse test data.
+
+    >>> x, y = cached_features(backbone, val_set); cached_features(backbone, val_set).role
+    'validation'
+    """
+
+    role: str | None
+
+    def __new__(cls, features: torch.Tensor, labels: torch.Tensor, role: str | None = None) -> Features:
+        pair = super().__new__(cls, (features, labels))
+        pair.role = role
+        return pair
 
 
 def cache_dir() -> Path:
@@ -41,7 +57,7 @@ def cache_dir() -> Path:
 
 
 def extract_features(backbone: nn.Module, data: Dataset | DataLoader, batch_size: int = 16,
-                     tokenizer: Any = None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                     tokenizer: Any = None, progress: bool = True) -> Features:
     """``(features, labels)`` for every item, on the CPU, computed in eval mode under ``inference_mode``
     on the backbone's device.
 
@@ -67,7 +83,7 @@ def extract_features(backbone: nn.Module, data: Dataset | DataLoader, batch_size
                 labels.append(torch.as_tensor(y))
     finally:
         backbone.train(was_training)
-    return torch.cat(feats), torch.cat(labels)
+    return Features(torch.cat(feats), torch.cat(labels), role_of(data))
 
 
 def fingerprint(obj: Any) -> str:
@@ -116,7 +132,7 @@ def _transform_repr(transform: Any) -> str:
 
 
 def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = None, batch_size: int = 16,
-                    tokenizer: Any = None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                    tokenizer: Any = None, progress: bool = True) -> Features:
     """Like :func:`extract_features`, but stored in :func:`cache_dir` as safetensors and reused.
 
     The file name is a hash of the backbone's weights, the dataset (content, labels,
@@ -132,13 +148,13 @@ def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = Non
     path = cache_dir() / "features" / f"{key}.safetensors"
     if path.exists():
         stored = load_file(str(path))
-        return stored["features"], stored["labels"]
+        return Features(stored["features"], stored["labels"], role_of(dataset))
     feats, labels = extract_features(backbone, dataset, batch_size, tokenizer, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     save_file({"features": feats.contiguous(), "labels": labels.contiguous()}, str(tmp))
     tmp.replace(path)
-    return feats, labels
+    return Features(feats, labels, role_of(dataset))
 
 
 class _FeatureSet(TensorDataset):
@@ -163,15 +179,3 @@ def train_head(features: torch.Tensor, labels: torch.Tensor, num_classes: int, h
     history = fit(head, train, val_loader, epochs, lr, weight_decay=weight_decay, patience=patience,
                   seed=seed, progress=progress)
     return head, history
-
-
-def logistic_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-                   test_labels: torch.Tensor, C: float = 1.0, max_iter: int = 2000) -> tuple[float, Any]:
-    """Standardise, then scikit-learn's multinomial logistic regression. Returns (test accuracy, pipeline)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
-    probe.fit(np.asarray(train_features), np.asarray(train_labels))
-    return float(probe.score(np.asarray(test_features), np.asarray(test_labels))), probe

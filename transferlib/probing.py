@@ -1,8 +1,10 @@
-"""Probing: what a network computes at each depth, and how similar two representations are.
+"""Probing: what a network computes at each depth, how similar two representations are, and
+linear probes (a logistic regression on frozen features) with ``C`` chosen on validation.
 
-    >>> acts = activations(model, ["features.3", "features.10"], images)   # {name: (N, C)}
+    >>> acts, labels = activations(model, ["features.3", "features.10"], images)   # {name: (N, C)}
     >>> linear_cka(acts["features.3"], acts["features.10"])
-    >>> probe_by_depth(model, ["features.3", "features.10"], train_set, test_set)
+    >>> probe = fit_probe((train_x, train_y), val=(val_x, val_y))          # C chosen on validation
+    >>> by_depth = probe_by_depth(model, ["features.3", "features.10"], train_set, val_set, test_set)
 
 Spatial maps (N, C, H, W) are averaged over H and W, token sequences (N, T, C) over T,
 so every layer gives one vector per input.
@@ -10,17 +12,21 @@ so every layer gives one vector per input.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .datasets import make_loader
+from .datasets import make_loader, role_of
 from .devices import batches, device_of
-from .features import logistic_probe
 
-__all__ = ["activations", "linear_cka", "probe_by_depth"]
+__all__ = ["activations", "linear_cka", "logistic_probe", "fit_probe", "probe_by_depth", "DepthProbe", "PROBE_CS"]
+
+PROBE_CS = (0.01, 0.1, 1.0, 10.0)  # every probe in the course gets the same small grid of C
 
 
 def _pool(out: Any) -> torch.Tensor:
@@ -87,9 +93,87 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(cross / ((x.T @ x).norm() * (y.T @ y).norm()))
 
 
-def probe_by_depth(model: nn.Module, layers: list[str], train: Dataset | DataLoader,
-                   test: Dataset | DataLoader, C: float = 1.0, progress: bool = True) -> dict[str, float]:
-    """Test accuracy of a logistic-regression probe on each layer's pooled activations."""
-    train_acts, train_y = activations(model, layers, train, progress=progress)
-    test_acts, test_y = activations(model, layers, test, progress=progress)
-    return {name: logistic_probe(train_acts[name], train_y, test_acts[name], test_y, C)[0] for name in layers}
+def logistic_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+                   test_labels: torch.Tensor, C: float = 1.0, max_iter: int = 2000) -> tuple[float, Any]:
+    """Standardise, then scikit-learn's multinomial logistic regression at a fixed ``C``. Returns
+    (test accuracy, pipeline). To choose ``C``, use :func:`fit_probe` on a validation split.
+
+    >>> acc, probe = logistic_probe(train_x, train_y, test_x, test_y, C=1.0)
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+    probe.fit(np.asarray(train_features), np.asarray(train_labels))
+    return float(probe.score(np.asarray(test_features), np.asarray(test_labels))), probe
+
+
+def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any], Cs: Sequence[float] = PROBE_CS,
+              max_iter: int = 2000) -> Any:
+    """A standardised logistic regression on ``train = (features, labels)`` with its ``C`` chosen on
+    ``val``: scikit-learn's ``GridSearchCV`` over a ``PredefinedSplit`` fits each ``C`` on the training
+    pair and scores it on the validation pair; the best is then refitted on the training pair only.
+
+    The pipeline it returns also has ``.C`` and ``.val_scores`` ({C: validation accuracy}). A test
+    split is refused as ``val`` (see :func:`transferlib.stats.choose`).
+
+    >>> probe = fit_probe((train_x, train_y), val=(val_x, val_y)); probe.C, probe.predict(test_x)
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, PredefinedSplit
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if role_of(val) == "test":
+        raise ValueError("fit_probe() was given test features as val: C would be chosen on the test set. Extract "
+                         "features of a validation split (split_per_class of the training data) instead.")
+    (tx, ty), (vx, vy) = (np.asarray(train[0]), np.asarray(train[1])), (np.asarray(val[0]), np.asarray(val[1]))
+    search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter)),
+                          {"logisticregression__C": list(Cs)}, refit=False,
+                          cv=PredefinedSplit(np.r_[np.full(len(ty), -1), np.zeros(len(vy), int)]))
+    search.fit(np.concatenate([tx, vx]), np.concatenate([ty, vy]))
+    best = float(search.best_params_["logisticregression__C"])
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=best, max_iter=max_iter)).fit(tx, ty)
+    probe.C = best
+    probe.val_scores = {float(c): float(v) for c, v in zip(Cs, search.cv_results_["mean_test_score"])}
+    return probe
+
+
+@dataclass
+class DepthProbe:
+    """One layer's probe: its ``C`` and validation accuracy, and its per-item correctness on the test data."""
+
+    layer: str
+    C: float
+    val_accuracy: float
+    test_correct: np.ndarray | None
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return None if self.test_correct is None else float(self.test_correct.mean())
+
+
+def probe_by_depth(model: nn.Module, layers: list[str], train: Dataset | DataLoader, val: Dataset | DataLoader,
+                   test: Dataset | DataLoader | None = None, Cs: Sequence[float] = PROBE_CS,
+                   progress: bool = True) -> dict[str, DepthProbe]:
+    """A logistic-regression probe on each layer's pooled activations, ``C`` chosen on ``val`` per layer
+    (:func:`fit_probe`), scored on ``test`` if given. Pick the layer on validation; read the test once.
+
+    >>> by_depth = probe_by_depth(model, blocks, train_set, val_set, test_set)
+    >>> best = max(by_depth.values(), key=lambda p: p.val_accuracy)
+    """
+    parts = {"train": train, "val": val, **({"test": test} if test is not None else {})}
+    acts = {part: activations(model, layers, data, progress=progress) for part, data in parts.items()}
+    out = {}
+    for name in layers:
+        val_pair = acts["val"][0][name], acts["val"][1]
+        if role_of(val) == "test":
+            raise ValueError("probe_by_depth() was given a test split as val. Hold out a validation split "
+                             "(split_per_class of the training data) to choose C and the layer on.")
+        probe = fit_probe((acts["train"][0][name], acts["train"][1]), val_pair, Cs)
+        correct = None
+        if test is not None:
+            correct = probe.predict(np.asarray(acts["test"][0][name])) == np.asarray(acts["test"][1])
+        out[name] = DepthProbe(name, probe.C, probe.val_scores[probe.C], correct)
+    return out
