@@ -257,7 +257,8 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
                 on_epoch(history)
             if history.stopped_early:
                 break
-    best.restore()
+    if best.is_start or not history.epoch or best.epoch != history.epoch[-1]:
+        best.restore()            # (when the last epoch was the best, the model already holds its weights)
     for p in model.parameters():  # the weights are kept, their gradients are not
         p.grad = None
     return history
