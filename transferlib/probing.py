@@ -110,33 +110,35 @@ def logistic_probe(train_features: torch.Tensor, train_labels: torch.Tensor, tes
 
 
 def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any], Cs: Sequence[float] = PROBE_CS,
-              max_iter: int = 2000) -> Any:
+              max_iter: int = 5000) -> Any:
     """A standardised logistic regression on ``train = (features, labels)`` with its ``C`` chosen on
-    ``val``: scikit-learn's ``GridSearchCV`` over a ``PredefinedSplit`` fits each ``C`` on the training
-    pair and scores it on the validation pair; the best is then refitted on the training pair only.
+    ``val``: scikit-learn's ``LogisticRegressionCV`` over a ``PredefinedSplit`` fits the whole path of
+    ``C`` values on the training pair (each fit warm-started from the last) and scores each on the
+    validation pair; with ``refit=False`` the model it keeps is the training pair's fit at the best ``C``.
+    The features are standardised with the training pair's statistics only.
 
     The pipeline it returns also has ``.C`` and ``.val_scores`` ({C: validation accuracy}). A test
     split is refused as ``val`` (see :func:`transferlib.stats.choose`).
 
     >>> probe = fit_probe((train_x, train_y), val=(val_x, val_y)); probe.C, probe.predict(test_x)
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, PredefinedSplit
-    from sklearn.pipeline import make_pipeline
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import PredefinedSplit
+    from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     if role_of(val) == "test":
         raise ValueError("fit_probe() was given test features as val: C would be chosen on the test set. Extract "
                          "features of a validation split (split_per_class of the training data) instead.")
     (tx, ty), (vx, vy) = (np.asarray(train[0]), np.asarray(train[1])), (np.asarray(val[0]), np.asarray(val[1]))
-    search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter)),
-                          {"logisticregression__C": list(Cs)}, refit=False,
-                          cv=PredefinedSplit(np.r_[np.full(len(ty), -1), np.zeros(len(vy), int)]))
-    search.fit(np.concatenate([tx, vx]), np.concatenate([ty, vy]))
-    best = float(search.best_params_["logisticregression__C"])
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=best, max_iter=max_iter)).fit(tx, ty)
-    probe.C = best
-    probe.val_scores = {float(c): float(v) for c, v in zip(Cs, search.cv_results_["mean_test_score"])}
+    scaler = StandardScaler().fit(tx)
+    folds = PredefinedSplit(np.r_[np.full(len(ty), -1), np.zeros(len(vy), int)])  # train on train, score on val
+    search = LogisticRegressionCV(Cs=list(Cs), l1_ratios=(0.0,), cv=folds, refit=False, scoring="accuracy",
+                                  max_iter=max_iter, use_legacy_attributes=False)
+    search.fit(scaler.transform(np.concatenate([tx, vx])), np.concatenate([ty, vy]))
+    probe = Pipeline([("standardscaler", scaler), ("logisticregression", search)])
+    probe.C = float(search.C_)
+    probe.val_scores = {float(c): float(v) for c, v in zip(Cs, search.scores_.ravel())}  # one fold, one l1 ratio
     return probe
 
 

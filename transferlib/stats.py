@@ -72,9 +72,9 @@ class Comparison:
         return "can't tell at this size"
 
     def __str__(self) -> str:
+        p = "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.3f}"
         return (f"{self.names[0]} {self.a.value:.3f} vs {self.names[1]} {self.b.value:.3f}: difference "
-                f"{self.difference:+.3f} [{self.low:+.3f}, {self.high:+.3f}], p = {self.p_value:.3f} ({self.test}) "
-                f"-> {self.verdict}")
+                f"{self.difference:+.3f} [{self.low:+.3f}, {self.high:+.3f}], {p} ({self.test}) -> {self.verdict}")
 
 
 def _as_rows(correct: Any) -> np.ndarray:
