@@ -10,6 +10,15 @@ import transferlib as tl
 from transferlib.strategy import STRATEGIES, StrategyGrid
 
 
+ITEMS = 200
+
+
+def correct(acc, seed):
+    """`acc` of ITEMS test items right: the first ones, shifted by the seed (so seeds differ)."""
+    right = round(acc * ITEMS)
+    return "".join("1" if (i + 7 * seed) % ITEMS < right else "0" for i in range(ITEMS))
+
+
 def write_grid(path, accuracies, seconds, similarity=None):
     """A grid with two targets and two budgets; accuracies[target][k][strategy] = list over seeds."""
     similarity = similarity or {"near": 0.6, "far": 0.1}
@@ -19,7 +28,8 @@ def write_grid(path, accuracies, seconds, similarity=None):
             for strategy, accs in by_strategy.items():
                 for seed, acc in enumerate(accs):
                     runs.append({"target": target, "labels_per_class": k, "strategy": strategy, "seed": seed,
-                                 "accuracy": acc, "seconds": seconds[strategy]})
+                                 "accuracy": acc, "correct": correct(acc, seed), "seconds": seconds[strategy],
+                                 "tuned": []})
     path.write_text(json.dumps({"provenance": {"seeds": [0, 1, 2]},
                                 "targets": {t: {"similarity": s} for t, s in similarity.items()}, "runs": runs}))
     return StrategyGrid.load(path)
@@ -50,10 +60,24 @@ def test_the_answer_comes_from_the_nearest_measured_cell(grid):
     assert "0.95" in str(rec) and "near" in str(rec)
 
 
-def test_a_tie_within_the_seed_spread_goes_to_the_cheaper_strategy(grid):
-    rec = tl.recommend_strategy(10, similarity=0.1, grid=grid)  # far, 10: fine-tune .81 vs scratch .80, spread .02
+def test_a_tie_the_interval_cannot_break_goes_to_the_cheaper_strategy(grid):
+    rec = tl.recommend_strategy(10, similarity=0.1, grid=grid)  # far, 10: fine-tune .81 vs scratch .80
+    assert grid.compare(grid.cell("far", 10, "full fine-tune"), grid.cell("far", 10, "from scratch")).verdict \
+        == "can't tell at this size"
     assert rec.strategy == "from scratch"
-    assert "within the seeds' spread" in rec.reason
+    assert "could not be told apart" in rec.reason and "cheapest" in rec.reason
+
+
+def test_a_clear_winner_is_recommended_even_when_it_costs_more(grid):
+    rec = tl.recommend_strategy(100, similarity=0.1, grid=grid)  # far, 100: fine-tune .97 vs scratch .90
+    assert rec.strategy == "full fine-tune" and "ahead of every other strategy" in rec.reason
+
+
+def test_bad_inputs_are_named(grid):
+    with pytest.raises(ValueError, match="labels_per_class must be positive"):
+        tl.recommend_strategy(0, similarity=0.5, grid=grid)
+    with pytest.raises(ValueError, match="similarity must be between 0 and 1"):
+        tl.recommend_strategy(10, similarity=1.5, grid=grid)
 
 
 def test_the_time_budget_removes_what_does_not_fit(grid):
@@ -97,19 +121,21 @@ def load_grid_script():
 
 def test_the_grid_check_passes_a_reproduction_and_names_a_cell_that_moved():
     script = load_grid_script()
-    saved = [{"target": "far", "labels_per_class": 10, "strategy": s, "seed": seed, "accuracy": acc}
+    saved = [{"target": "far", "labels_per_class": 10, "strategy": s, "seed": seed, "accuracy": acc,
+              "correct": correct(acc, seed)}
              for s, accs in {"from scratch": [.80, .82, .78], "full fine-tune": [.70, .70, .70]}.items()
              for seed, acc in enumerate(accs)]
     assert script.check(saved, saved, log=lambda s: None) == []
-    within = [dict(r, accuracy=r["accuracy"] + .015) for r in saved]  # under the 0.02 floor and the .02 spread
+    within = [dict(r, correct=correct(r["accuracy"] + .02, r["seed"])) for r in saved]  # inside the interval
     assert script.check(saved, within, log=lambda s: None) == []
-    moved = [dict(r, accuracy=r["accuracy"] + (.05 if r["strategy"] == "full fine-tune" else 0)) for r in saved]
+    moved = [dict(r, correct=correct(r["accuracy"] + (.1 if r["strategy"] == "full fine-tune" else 0), r["seed"]))
+             for r in saved]
     failures = script.check(saved, moved, log=lambda s: None)
     assert len(failures) == 1 and "full fine-tune" in failures[0] and "DISAGREES" in failures[0]
     one_seed = [r for r in saved if r["seed"] == 1]  # compared with seed 1 only, not the 3-seed mean
     lines = []
     assert script.check(saved, one_seed, log=lines.append) == []
-    assert "saved 0.820  now 0.820" in lines[0] and "2 of 2 runs identical" in lines[-1]
+    assert "saved 0.820" in lines[0] and "now 0.820" in lines[0] and "2 of 2 runs identical" in lines[-1]
     assert "not all in the saved grid" in script.check(saved, [dict(saved[0], seed=7)], log=lambda s: None)[0]
 
 
@@ -118,7 +144,7 @@ def test_the_grid_script_check_fails_when_a_similarity_moves(tmp_path, monkeypat
     script = load_grid_script()
     saved = json.loads(script.GRID_FILE.read_text())
     monkeypatch.setattr(script.tl, "load_dataset", lambda name, split: name)
-    monkeypatch.setattr(script, "measure", lambda name, k, seed, log: [  # photos: k is 5 or "all"
+    monkeypatch.setattr(script, "measure", lambda name, k, seed, tuned, log: [  # photos: k is 5 or "all"
         r for r in saved["runs"]
         if (r["target"], r["seed"]) == (name, seed) and (r["labels_per_class"] == 5) == (k == 5)])
     args = ["--seeds", "1", "--targets", "photos", "--out", str(tmp_path / "grid.json"), "--check"]
