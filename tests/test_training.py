@@ -352,6 +352,9 @@ def test_a_new_run_never_overwrites_a_checkpoint(tmp_path):
     path = tmp_path / "run.pt"
     tl.fit(TinyNet(), train, val, epochs=1, checkpoint=path, progress=False)
     saved = path.read_bytes()
-    with pytest.raises(FileExistsError, match="run.pt already holds a run. Pass resume=True"):
+    with pytest.raises(FileExistsError, match=r"run.pt already holds a run \(1 epochs, best epoch 1\). Pass "
+                                              "resume=True to continue it, overwrite=True to replace it"):
         tl.fit(TinyNet(), train, val, epochs=1, checkpoint=path, progress=False)
     assert path.read_bytes() == saved
+    tl.fit(TinyNet(), train, val, epochs=2, checkpoint=path, overwrite=True, progress=False)  # said so: replaced
+    assert len(tl.load_checkpoint(path, TinyNet())[0]) == 2

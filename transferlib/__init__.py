@@ -21,6 +21,7 @@ One concept per module, read in this order:
 - ``heads``       a new classifier on a pretrained backbone
 - ``records``     ``History`` and ``Evaluation``
 - ``checkpoints`` checkpoint files and the best-weights copy
+- ``checks``      what ``fit`` and ``evaluate`` are given, checked before anything trains
 - ``training``    ``fit`` and ``evaluate``
 - ``recipes``     ``lr_find``, gradual unfreezing, LP-FT
 - ``features``    extract once, cache, train heads and probes on the cache
@@ -54,7 +55,7 @@ from .strategy import StrategyGrid, recommend_strategy, source_similarity
 from .text import text_loader
 from .training import evaluate, fit, make_optimizer, param_groups
 from .transforms import image_transform
-from .yourdata import load_image_folder, load_text_csv
+from .yourdata import ImageFiles, load_image_folder, load_text_csv
 
 __version__ = "0.1.0"
 
@@ -71,7 +72,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "Features", "FreezePanel",
-    "History", "fit_probe",
+    "History", "ImageFiles", "fit_probe",
     "OfflineError", "SmallCNN", "StrategyGrid", "TextDataset", "TrainPanel", "Weights", "activations", "blocks",
     "build_classifier", "build_text_classifier", "cached_features", "device_of", "evaluate", "extract_features",
     "fit", "freeze", "freeze_all_but_last", "gradual_unfreeze", "image_grid", "image_transform", "in_memory",

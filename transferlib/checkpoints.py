@@ -18,6 +18,7 @@ import copy
 import math
 import os
 import tempfile
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"No checkpoint at {path}. Check the name, or train first with "
                                 f"fit(..., checkpoint={str(path)!r}).")
     try:
-        with open(path, "rb") as f:  # a file object: torch.load would read a *.safetensors path as safetensors
+        with open(path, "rb") as f, warnings.catch_warnings():  # a file object: torch.load would read a
+            warnings.simplefilter("ignore", UserWarning)           # *.safetensors path as safetensors
             state = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as err:  # a pickle with code in it, a safetensors file, a truncated file...
         first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__

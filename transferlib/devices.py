@@ -90,9 +90,24 @@ def batches(loader: Iterable, device: torch.device | None = None, desc: str = ""
     DataLoader in ``tqdm.auto`` creates its iterator twice. It vanishes when the loop ends.
     """
     with progress_bar(total=len(loader), desc=desc, leave=False, disable=not progress) as bar:  # type: ignore[arg-type]
-        for x, y in loader:
+        for batch in loader:
+            if isinstance(batch, dict) or not isinstance(batch, (list, tuple)) or len(batch) != 2:
+                raise TypeError(f"Each batch must be (inputs, labels); this loader gives {_describe(batch)}. "
+                                "Give each item a label (a dataset's item is (input, label)); for texts use "
+                                "text_loader(dataset, tokenizer), which yields (tokens, labels).")
+            x, y = batch
             yield (x if device is None else to_device(x, device)), y
             bar.update()
+
+
+def _describe(batch: Any) -> str:
+    if isinstance(batch, dict):
+        return f"a dict (keys {', '.join(map(str, batch))})"
+    if torch.is_tensor(batch):
+        return f"one tensor of shape {tuple(batch.shape)}, with no labels"
+    if isinstance(batch, (list, tuple)):
+        return f"a {type(batch).__name__} of {len(batch)}"
+    return f"a {type(batch).__name__}"
 
 
 def release_memory() -> None:

@@ -19,6 +19,7 @@ let frozen BatchNorm layers update their statistics anyway.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import numbers
 from collections.abc import Iterable, Iterator
 
 from torch import nn
@@ -97,6 +98,10 @@ def _select(model: nn.Module, names: Iterable[str] | None) -> list[nn.Module]:
         return [model]
     if isinstance(names, str):
         names = [names]
+    names = list(names)
+    if not names or any(not isinstance(n, str) or not n.strip() for n in names):
+        raise ValueError(f"names must be block or module names, not {names!r} (an empty name is the whole "
+                         "model). Pass names=None to mean the whole model, or names such as blocks(model)[0].name.")
     by_name = {b.name: b for b in blocks(model)}
     out = []
     for name in names:
@@ -154,8 +159,8 @@ def freeze_all_but_last(model: nn.Module, k: int, train_bn: bool = False) -> nn.
     >>> freeze_all_but_last(model, 4)   # the head and the last 3 backbone blocks train
     """
     all_blocks = blocks(model)
-    if not 0 <= k <= len(all_blocks):
-        raise ValueError(f"k must be between 0 and {len(all_blocks)} (the number of blocks), not {k}.")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k <= len(all_blocks):
+        raise ValueError(f"k must be between 0 and {len(all_blocks)} (the number of blocks), not {k!r}.")
     unfreeze(model)
     frozen = all_blocks[: len(all_blocks) - k]
     if frozen:

@@ -184,9 +184,20 @@ class SmallCNN(nn.Module):
         pool = [nn.AdaptiveAvgPool2d(1)] if global_pool else []
         features = 2 * width * (1 if global_pool else (image_size // 4) ** 2)
         self.head = nn.Sequential(*pool, nn.Flatten(), nn.Dropout(dropout), nn.Linear(features, num_classes))
-        self.num_classes = num_classes
+        self.num_classes, self.in_channels, self.image_size = num_classes, in_channels, image_size
+        self.global_pool = global_pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            kind = {1: "grey", 3: "RGB"}.get(self.in_channels, "?")
+            raise ValueError(f"This SmallCNN was built for {self.in_channels}-channel ({kind}) images, batched as "
+                             f"(N, {self.in_channels}, H, W); it got a batch of shape {tuple(x.shape)}. Build "
+                             f"SmallCNN(in_channels={x.shape[1] if x.ndim == 4 else '?'}, ...) for these images, "
+                             "or convert them (PIL: image.convert('L') is grey, 'RGB' colour).")
+        if not self.global_pool and tuple(x.shape[-2:]) != (self.image_size, self.image_size):
+            raise ValueError(f"This SmallCNN was built for {self.image_size} px images; it got {x.shape[-1]}x"
+                             f"{x.shape[-2]}. Resize them (image_transform(None, size={self.image_size})) or "
+                             f"build SmallCNN(..., image_size={x.shape[-1]}).")
         return self.head(self.conv4(self.conv3(self.conv2(self.conv1(x)))))
 
 

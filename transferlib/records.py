@@ -36,6 +36,7 @@ class History:
     best_epoch: int | None = None
     stopped_early: bool = False
     interrupted: bool = False
+    diverged: int | None = None  # the epoch whose training loss became NaN or infinite (not recorded)
 
     SERIES = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "steps_per_epoch",
               "examples")

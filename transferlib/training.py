@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .checkpoints import BestWeights, load_checkpoint, save_checkpoint
+from .checkpoints import BestWeights, load_checkpoint, read_checkpoint, save_checkpoint
+from .checks import bad_label, check_batch, check_loader, check_optimizer, check_run
 from .devices import batches, device_of
 from .freezing import blocks
 from .heads import Classifier
@@ -84,40 +84,6 @@ def logits_of(model: nn.Module, x: Any) -> torch.Tensor:
     return getattr(out, "logits", out)
 
 
-def _num_outputs(model: nn.Module) -> int | None:
-    if hasattr(model, "num_classes"):
-        return int(model.num_classes)
-    if hasattr(model, "config") and hasattr(model.config, "num_labels"):
-        return int(model.config.num_labels)
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    return linears[-1].out_features if linears else None
-
-
-def _bad_label(labels: torch.Tensor | np.ndarray, n_out: int, where: str) -> ValueError | None:
-    t = np.asarray(labels)
-    bad = t[(t < 0) | (t >= n_out)]
-    if not bad.size:
-        return None
-    return ValueError(f"The {where} has label {int(bad[0])}, outside 0..{n_out - 1} for a model with {n_out} "
-                      "outputs. Labels must be class indices.")
-
-
-def check_loader(model: nn.Module, loader: Any, name: str) -> None:
-    """Fail before training, with a message that says what to fix: the class count, the labels."""
-    n_out = _num_outputs(model)
-    dataset = getattr(loader, "dataset", None)
-    classes = getattr(dataset, "classes", None)
-    if n_out is not None and classes is not None and len(classes) != n_out:
-        raise ValueError(f"The model has {n_out} outputs but the {name} data has {len(classes)} classes "
-                         f"({', '.join(map(str, classes[:6]))}{'...' if len(classes) > 6 else ''}). Build the "
-                         f"head with num_classes={len(classes)}.")
-    targets = getattr(dataset, "targets", None)
-    if targets is not None and n_out is not None and len(targets):
-        error = _bad_label(targets, n_out, f"{name} data")
-        if error:
-            raise error
-
-
 # --------------------------------------------------------------------------- one pass over a loader
 
 def _epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer | None = None,
@@ -131,15 +97,18 @@ def _epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimize
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
+    name = "training" if optimizer is not None else "validation"
     with torch.enable_grad() if optimizer is not None else torch.inference_mode():
         for x, y in batches(loader, device, desc, progress):
-            y = y.to(device, non_blocking=True)
             with torch.autocast(device.type, enabled=amp):
                 logits = logits_of(model, x)
+            if not seen:  # the first batch: labels and logits as fit needs them
+                check_batch(model, x, y, logits, name)
+            y = y.to(device, non_blocking=True)
             try:
                 loss = nn.functional.cross_entropy(logits.float(), y)
             except (IndexError, RuntimeError) as err:  # e.g. "Target 7 is out of bounds"
-                raise _bad_label(y.cpu(), logits.shape[-1], "batch") or err from None
+                raise bad_label(y.cpu(), logits.shape[-1], "batch") or err from None
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -189,7 +158,7 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
         lr: float = 1e-3, *, optimizer: torch.optim.Optimizer | None = None, weight_decay: float = 0.0,
         discriminative: float | None = None, schedule: str | None = None, patience: int | None = None,
         history: History | None = None, checkpoint: str | Path | None = None, resume: bool = False,
-        seed: int = 0, amp: bool | None = None, progress: bool = True,
+        overwrite: bool = False, seed: int = 0, amp: bool | None = None, progress: bool = True,
         on_epoch: Callable[[History], None] | None = None,
         should_stop: Callable[[], bool] | None = None) -> History:
     """Train ``model`` where it is (its device), keeping the weights of the best validation epoch.
@@ -203,28 +172,33 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
     - ``patience``: stop after that many epochs without a better validation accuracy;
     - ``checkpoint``: a file written after every epoch. ``resume=True`` continues it, with the
       same losses as an uninterrupted run (each epoch reseeds from ``seed`` and its number);
-      an existing file is never overwritten by a new run;
+      a new run refuses an existing file unless ``overwrite=True``;
     - ``amp``: mixed precision, on by default for a model on CUDA;
     - ``on_epoch(history)``: called after every epoch (live plots);
     - ``should_stop()``: checked after every batch; True stops like Ctrl-C (a Stop button).
 
-    Ctrl-C keeps the best weights and returns; the History records it. Gradients are released
-    when ``fit`` returns.
+    Ctrl-C keeps the best weights and returns; the History records it. So does a training loss
+    that becomes NaN or infinite (``history.diverged`` is the epoch), with a message naming the
+    learning rate. Gradients are released when ``fit`` returns. Bad inputs (a Dataset instead of
+    a loader, string labels, an optimizer of another model...) fail before anything trains
+    (:mod:`transferlib.checks`).
 
     >>> history = fit(model, train_loader, val_loader, epochs=5, lr=1e-3, patience=2)
     """
-    device = device_of(model)
-    amp = device.type == "cuda" if amp is None else amp
+    check_run(epochs, patience, lr)
     check_loader(model, train, "training")
     if val is not None:
         check_loader(model, val, "validation")
+    if checkpoint is not None and Path(checkpoint).exists() and not (resume or overwrite):
+        raise FileExistsError(_existing_run(Path(checkpoint)))
+    if optimizer is not None:
+        check_optimizer(model, optimizer)
+    device = device_of(model)
+    amp = device.type == "cuda" if amp is None else amp
     optimizer = optimizer or make_optimizer(model, lr, weight_decay, discriminative)
     done = len(history) if history is not None else 0
     scheduler = _schedule(schedule, optimizer, (epochs - done) * len(train))
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    if checkpoint is not None and Path(checkpoint).exists() and not resume:
-        raise FileExistsError(f"{checkpoint} already holds a run. Pass resume=True to continue it, or delete the "
-                              "file (or choose another name) to start a new run.")
     if resume and checkpoint is not None and Path(checkpoint).exists():
         history, best = _resume(Path(checkpoint), model, optimizer, scheduler, scaler)
         if history.stopped_early:
@@ -232,6 +206,7 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
             return history
     else:
         history, best = history if history is not None else History(), BestWeights(model)
+    diverged = None
     with _rollback(model, history, best), progress_bar(max(epochs - len(history), 0), "epochs",
                                                        disable=not progress) as bar:
         for epoch in range(len(history) + 1, epochs + 1):
@@ -242,6 +217,10 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
             model.train()
             tr_loss, tr_acc, seen = _epoch(model, train, optimizer, scheduler, scaler, amp, f"epoch {epoch}",
                                            progress, should_stop)
+            if not math.isfinite(tr_loss):  # NaN weights are never kept, nor written to the checkpoint
+                history.diverged = diverged = epoch
+                print(_diverged(epoch, tr_loss, optimizer, best))
+                break
             va_loss, va_acc, _ = _epoch(model.eval(), val, amp=amp, desc="validate", progress=progress) \
                 if val is not None else (math.nan, math.nan, 0)
             history.append(epoch=epoch, train_loss=tr_loss, train_acc=tr_acc, val_loss=va_loss, val_acc=va_acc,
@@ -257,11 +236,28 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
                 on_epoch(history)
             if history.stopped_early:
                 break
-    if best.is_start or not history.epoch or best.epoch != history.epoch[-1]:
+    if diverged or best.is_start or not history.epoch or best.epoch != history.epoch[-1]:
         best.restore()            # (when the last epoch was the best, the model already holds its weights)
     for p in model.parameters():  # the weights are kept, their gradients are not
         p.grad = None
     return history
+
+
+def _existing_run(path: Path) -> str:
+    try:
+        saved = read_checkpoint(path)["history"] or {}
+        held = f" ({len(saved.get('epoch', []))} epochs, best epoch {saved.get('best_epoch')})"
+    except (OSError, ValueError):
+        held = ""
+    return (f"{path} already holds a run{held}. Pass resume=True to continue it, overwrite=True to replace it "
+            "with this new run, or choose another file name.")
+
+
+def _diverged(epoch: int, loss: float, optimizer: torch.optim.Optimizer, best: BestWeights) -> str:
+    kept = "its starting weights" if best.is_start else f"the best weights (epoch {best.epoch})"
+    return (f"Epoch {epoch}: the training loss became {loss} at learning rate "
+            f"{optimizer.param_groups[-1]['lr']:.3g}; training stopped and the model is back to {kept}. "
+            "Try a learning rate 10 times lower (lr_find suggests one).")
 
 
 def _schedule(schedule: str | None, optimizer: torch.optim.Optimizer, steps: int) -> Any:
@@ -291,7 +287,10 @@ def evaluate(model: nn.Module, loader: DataLoader, classes: list[str] | None = N
             for x, y in batches(loader, device, "evaluate", progress):
                 logits = logits_of(model, x).float()
                 y = y.to(device)
-                losses.append(nn.functional.cross_entropy(logits, y, reduction="sum"))
+                try:
+                    losses.append(nn.functional.cross_entropy(logits, y, reduction="sum"))
+                except (IndexError, RuntimeError) as err:
+                    raise bad_label(y.cpu(), logits.shape[-1], "evaluation batch") or err from None
                 trues.append(y.cpu())
                 preds.append(logits.argmax(-1).cpu())
                 probs.append(logits.softmax(-1).cpu())
