@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # name: (dataset, size for MobileNetV2, size and channels for the SmallCNN, budgets, test images per class)
 TARGETS: dict[str, tuple[str, int, tuple[int, int], list[int | str], int | None]] = {
-    "photos": ("tuxpaint_photos", 96, (64, 3), [5, "all"], None),
+    "photos": ("tuxpaint_photos", 96, (64, 3), [4, "all"], None),
     "silhouettes": ("animal_mnist", 64, (28, 1), [10, 100], 50),
     "digits": ("mnist5k", 64, (28, 1), [10, 100], 50),
 }
@@ -174,7 +174,8 @@ def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = 
             correct[positions] = tl.evaluate(model, test_loader).correct
             chosen.append(f"lr {tuned[strategy]:g}")
         rows.append({"target": name, "labels_per_class": round(per_class, 2), "strategy": strategy, "seed": seed,
-                     "accuracy": round(float(correct.mean()), 4), "correct": "".join("01"[c] for c in correct),
+                     "accuracy": round(float(correct.mean()), 4),
+                     "correct": "".join("1" if c else "0" for c in correct),
                      "seconds": round(seconds, 2), "steps": steps, "tuned": sorted(set(chosen)),
                      "train_images": int(np.mean([len(train) for train, *_ in runs]))})
         log(f"{name:12} {per_class:6.1f}/class seed {seed}  {strategy:24} {correct.mean():.3f}  {seconds:6.1f} s  "

@@ -144,9 +144,9 @@ def test_the_grid_script_check_fails_when_a_similarity_moves(tmp_path, monkeypat
     script = load_grid_script()
     saved = json.loads(script.GRID_FILE.read_text())
     monkeypatch.setattr(script.tl, "load_dataset", lambda name, split: name)
-    monkeypatch.setattr(script, "measure", lambda name, k, seed, tuned, log: [  # photos: k is 5 or "all"
+    monkeypatch.setattr(script, "measure", lambda name, k, seed, tuned, log: [  # photos: k is 4 or "all"
         r for r in saved["runs"]
-        if (r["target"], r["seed"]) == (name, seed) and (r["labels_per_class"] == 5) == (k == 5)])
+        if (r["target"], r["seed"]) == (name, seed) and (r["labels_per_class"] == 4) == (k == 4)])
     args = ["--seeds", "1", "--targets", "photos", "--out", str(tmp_path / "grid.json"), "--check"]
     monkeypatch.setattr(script, "source_similarity", lambda dataset: saved["targets"]["photos"]["similarity"])
     assert script.main(args) == 0
