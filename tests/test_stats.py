@@ -37,6 +37,19 @@ def test_the_paired_p_value_is_scipys_exact_binomial_test_on_the_discordant_item
         assert compare(a, b).p_value == pytest.approx(binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
+def test_one_run_is_never_ahead_where_the_exact_test_is_not():
+    for only_a in range(0, 13):  # 34 photos, 12 of them disagreements at most: the small-sample edge
+        for only_b in range(0, 13 - only_a):
+            a = np.r_[np.ones(only_a), np.zeros(only_b), np.ones(10), np.zeros(34 - 10 - only_a - only_b)]
+            b = np.r_[np.zeros(only_a), np.ones(only_b), np.ones(10), np.zeros(34 - 10 - only_a - only_b)]
+            result = compare(a, b)
+            if result.low > 0 or result.high < 0:        # "ahead" only where McNemar's exact test agrees
+                assert result.p_value < 0.05, (only_a, only_b, result)
+            assert result.low <= result.difference <= result.high
+    five_nil = compare(np.r_[np.ones(5), np.zeros(29)], np.zeros(34))  # a bootstrap would call this "A ahead"
+    assert five_nil.verdict == "can't tell at this size" and five_nil.p_value == pytest.approx(0.0625)
+
+
 def test_the_verdict_is_read_off_the_interval():
     a = np.r_[np.ones(90), np.zeros(10)]
     far_behind = np.r_[np.ones(60), np.zeros(40)]

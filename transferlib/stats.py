@@ -131,20 +131,39 @@ def accuracy(correct: Any, confidence: float = 0.95, resamples: int = RESAMPLES,
     return Estimate(value, float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail)), n, n_seeds)
 
 
+def _exact_paired(only_a: int, only_b: int, n: int, confidence: float) -> tuple[float, float, float]:
+    """One run: McNemar's exact p-value and the interval of the difference from the same test.
+
+    Given the ``only_a + only_b`` items the arms disagree on, the share A wins has a Clopper-Pearson
+    interval; the difference is ``(2 * share - 1) * disagreements / n``. That interval excludes 0
+    exactly when the p-value is below ``1 - confidence`` (5 disagreements all won by A: p = 0.0625,
+    and the interval reaches 0, where a bootstrap alone excludes it).
+    """
+    from scipy.stats import binomtest
+
+    discordant = only_a + only_b
+    if not discordant:
+        return 0.0, 0.0, 1.0
+    result = binomtest(only_a, discordant, 0.5)
+    ci = result.proportion_ci(confidence, method="exact")
+    scale = discordant / n
+    return (2 * ci.low - 1) * scale, (2 * ci.high - 1) * scale, float(result.pvalue)
+
+
 def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), confidence: float = 0.95,
             resamples: int = RESAMPLES, seed: int = 0) -> Comparison:
     """Compare two arms scored on the same test items, *paired*: each item counts once for both.
 
     Pairing removes the items both get right or both get wrong; only the items where they disagree
     carry information about which is better. The interval of the difference comes from a paired
-    bootstrap (the same resampled items for both arms; with several seeds, resampled seeds too). The
-    p-value of one run is McNemar's exact test: among the items only one arm gets right, is the split
-    further from 50/50 than chance allows? With seeds it is the bootstrap's two-sided p-value.
+    bootstrap (the same resampled items for both arms; with several seeds, resampled seeds too). For
+    one run the p-value is McNemar's exact test (among the items only one arm gets right, is the split
+    further from 50/50 than chance allows?), and the interval is widened to hold the exact test's own
+    interval (:func:`_exact_paired`): with few disagreements a bootstrap alone can exclude 0 where the
+    exact test does not, and the verdict would contradict the p-value printed next to it.
 
     >>> print(compare(ft.correct, probe.correct, names=("fine-tuned", "probe")))
     """
-    from scipy.stats import binomtest
-
     a, b = _as_rows(a_correct), _as_rows(b_correct)
     if a.shape != b.shape:
         raise ValueError(f"A paired comparison needs both arms on the same items (and seeds): got shapes "
@@ -156,7 +175,8 @@ def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), c
     low, high = float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
     if a.shape[0] == 1:
         only_a, only_b = int((diff > 0).sum()), int((diff < 0).sum())
-        p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+        exact_low, exact_high, p = _exact_paired(only_a, only_b, diff.size, confidence)
+        low, high = min(low, exact_low), max(high, exact_high)  # never "ahead" where McNemar's test is not
         test = f"McNemar exact, {only_a} vs {only_b} items only one arm got right"
     else:
         p = min(1.0, 2 * min(float((draws <= 0).mean()), float((draws >= 0).mean())))
