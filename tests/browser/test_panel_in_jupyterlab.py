@@ -98,7 +98,9 @@ def jupyterlab(tmp_path):
 
 
 def _shown(page) -> int:
-    text = page.locator(".widget-html", has_text="Trainable:").first.inner_text()
+    totals = page.locator(".widget-html", has_text="Trainable:").first
+    totals.scroll_into_view_if_needed()  # JupyterLab does not render cells out of view: their innerText is empty
+    text = totals.text_content()
     return int(text.split("Trainable:")[1].split()[0].replace(",", ""))
 
 
