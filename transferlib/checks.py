@@ -67,13 +67,12 @@ def check_loader(model: nn.Module, loader: Any, name: str) -> None:
         size = len(loader)
     except TypeError:
         size = None
+    dataset = getattr(loader, "dataset", None)
     if size == 0:
-        dataset = getattr(loader, "dataset", None)
         held = f" (its dataset holds {len(dataset)} items)" if dataset is not None else ""
         raise ValueError(f"The {name} loader has no batches{held}. Give it at least one example"
                          f"{', or drop_last=False' if dataset is not None and len(dataset) else ''}.")
     n_out = num_outputs(model)
-    dataset = getattr(loader, "dataset", None)
     classes = getattr(dataset, "classes", None)
     if n_out is not None and classes is not None and len(classes) != n_out:
         raise ValueError(f"The model has {n_out} outputs but the {name} data has {len(classes)} classes "

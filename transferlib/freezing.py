@@ -18,9 +18,9 @@ let frozen BatchNorm layers update their statistics anyway.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import numbers
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from torch import nn
 

@@ -86,6 +86,14 @@ def logits_of(model: nn.Module, x: Any) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- one pass over a loader
 
+def _cross_entropy(logits: torch.Tensor, y: torch.Tensor, where: str, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy, with a label outside the model's outputs named instead of torch's index error."""
+    try:
+        return nn.functional.cross_entropy(logits, y, reduction=reduction)
+    except (IndexError, RuntimeError) as err:  # e.g. "Target 7 is out of bounds"
+        raise bad_label(y.cpu(), logits.shape[-1], where) or err from None
+
+
 def _epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer | None = None,
            scheduler: Any = None, scaler: Any = None, amp: bool = False, desc: str = "", progress: bool = True,
            should_stop: Callable[[], bool] | None = None) -> tuple[float, float, int]:
@@ -105,10 +113,7 @@ def _epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimize
             if not seen:  # the first batch: labels and logits as fit needs them
                 check_batch(model, x, y, logits, name)
             y = y.to(device, non_blocking=True)
-            try:
-                loss = nn.functional.cross_entropy(logits.float(), y)
-            except (IndexError, RuntimeError) as err:  # e.g. "Target 7 is out of bounds"
-                raise bad_label(y.cpu(), logits.shape[-1], "batch") or err from None
+            loss = _cross_entropy(logits.float(), y, "batch")
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -287,10 +292,7 @@ def evaluate(model: nn.Module, loader: DataLoader, classes: list[str] | None = N
             for x, y in batches(loader, device, "evaluate", progress):
                 logits = logits_of(model, x).float()
                 y = y.to(device)
-                try:
-                    losses.append(nn.functional.cross_entropy(logits, y, reduction="sum"))
-                except (IndexError, RuntimeError) as err:
-                    raise bad_label(y.cpu(), logits.shape[-1], "evaluation batch") or err from None
+                losses.append(_cross_entropy(logits, y, "evaluation batch", reduction="sum"))
                 trues.append(y.cpu())
                 preds.append(logits.argmax(-1).cpu())
                 probs.append(logits.softmax(-1).cpu())

@@ -90,10 +90,10 @@ def _scan_class(folder: Path, extensions: set[str], skipped: Counter) -> list[st
                 skipped["hidden files"] += 1
             elif ext not in extensions:
                 skipped[f"{ext or 'no extension'} files"] += 1
-            elif os.path.realpath(path) in seen_files:
+            elif (real_file := os.path.realpath(path)) in seen_files:
                 skipped["second links to the same image"] += 1
             else:
-                seen_files.add(os.path.realpath(path))
+                seen_files.add(real_file)
                 found.append(path)
     return found
 
@@ -131,7 +131,8 @@ def load_image_folder(root: str | Path, transform: Callable | None = None) -> Im
     if empty:
         raise FileNotFoundError(f"{root}: the class folder{'s' if len(empty) > 1 else ''} {', '.join(empty)} "
                                 f"hold{'' if len(empty) > 1 else 's'} no images PIL can read"
-                                f"{_said(skipped, ' (skipped: ')}. Add images or remove the folder.")
+                                f"{f' (skipped: {_said(skipped)})' if skipped else ''}. Add images or remove "
+                                "the folder.")
     classes = sorted(files)
     if len(classes) < 2:
         raise ValueError(f"{root} has images of one class only ({classes[0]!r}). A classifier needs at least two: "
@@ -145,10 +146,8 @@ def load_image_folder(root: str | Path, transform: Callable | None = None) -> Im
     return ImageFiles(root, classes, samples, transform)
 
 
-def _said(counts: Counter, prefix: str = "") -> str:
-    if not counts:
-        return ""
-    return prefix + ", ".join(f"{n} {what}" for what, n in counts.most_common()) + (")" if prefix else "")
+def _said(counts: Counter) -> str:
+    return ", ".join(f"{n} {what}" for what, n in counts.most_common())
 
 
 # --------------------------------------------------------------------------- CSV files
@@ -174,11 +173,8 @@ def _decode(path: Path, raw: bytes) -> str:
 def _delimiter(text: str, wanted: set[str]) -> str:
     """The delimiter whose header holds the wanted columns; else the one that splits it most."""
     header = text.splitlines()[0] if text.strip() else ""
-    best = max(DELIMITERS, key=lambda d: len(next(csv.reader([header], delimiter=d))))
-    for d in DELIMITERS:
-        if wanted <= {c.strip() for c in next(csv.reader([header], delimiter=d))}:
-            return d
-    return best
+    columns = {d: [c.strip() for c in next(csv.reader([header], delimiter=d))] for d in DELIMITERS}
+    return next((d for d in DELIMITERS if wanted <= set(columns[d])), max(DELIMITERS, key=lambda d: len(columns[d])))
 
 
 def _label_order(labels: set[str]) -> list[str]:
