@@ -75,3 +75,19 @@ def test_notebook_runs_in_fast_mode(path, fast_run):
     injected = [c for c in cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "FAST = True" in injected[0].source and f"SEED = {FAST_SEED}" in injected[0].source
     print(f"{path.name}: {len(ran)} cells, solved and unsolved graded in {run.seconds:.1f} s (fast mode)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_stored_outputs_read_well_without_a_kernel(path):
+    """What GitHub's viewer, nbviewer and the website (scripts/website.py) show: no widget state to
+    render as "0%" or fail, a static snapshot beside every widget, a note once per call."""
+    nb = nbformat.read(path, as_version=4)
+    assert "widgets" not in nb.metadata, "stored widget state: run `python scripts/website.py --tidy`"
+    for i, cell in enumerate(code_cells(nb)):
+        for out in cell.outputs:
+            data = out.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                assert "Panel(" in cell.source, f"code cell {i}: a widget that is not a panel (a progress bar?)"
+                assert "<pre>" in data.get("text/html", ""), f"code cell {i}: a widget with no static snapshot"
+        said = sum(str(out.get("text", "")).count("Said once") for out in cell.outputs)
+        assert said <= 1, f"code cell {i} prints the same note {said} times: once per call, not per batch"

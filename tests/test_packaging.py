@@ -43,17 +43,21 @@ def test_requirements_hold_everything_the_course_needs():
 
 
 def test_readme_gives_one_command_each_and_ci_runs_them():
-    setup, open_lab, test = readme_commands()
+    setup, open_lab, test, website = readme_commands()
     assert setup == "pip install -r requirements.txt"
     assert open_lab == "jupyter lab notebooks/"
     assert test == "pytest"
+    assert website == "python scripts/website.py"  # tests/browser/test_website.py builds it the same way
     ci = (ROOT / ".ci" / "run").read_text()
     assert f"{{ {setup}; }}" in ci
     assert re.search(rf"^{test}$", ci, re.M)
     assert "python3 -m venv" in ci and "-eq 5" in ci
 
 
-TEST_AND_INSTRUCTOR_ONLY = {"pytest", "nbval", "papermill", "efficientnet-lite-pytorch", "otter-grader", "ruff"}
+TEST_AND_INSTRUCTOR_ONLY = {"pytest", "nbval", "papermill", "efficientnet-lite-pytorch", "otter-grader", "ruff",
+                            # the website's build (scripts/website.py)
+                            "sphinx", "myst-nb", "myst-parser", "sphinx-book-theme", "pydata-sphinx-theme",
+                            "sphinx-copybutton", "sphinx-mathjax-offline"}
 
 
 def test_binder_is_the_learner_part_of_requirements_with_the_same_pins():

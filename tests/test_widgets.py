@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import matplotlib
@@ -92,6 +93,10 @@ def test_text_fallback_and_widget_bundle(model):
     bundle = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert "Trainable params:" in bundle["text/plain"] == str(panel)
+    # the static fallback for a website or GitHub: the same summary, escaped, in HTML
+    assert "Run the notebook for its controls" in bundle["text/html"]
+    assert html.escape(str(panel)) in bundle["text/html"]
+    assert "<pre>" in TrainPanel(model, data())._repr_mimebundle_()["text/html"]
 
 
 def data(n=24, size=32):

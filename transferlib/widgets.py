@@ -7,7 +7,8 @@
 Every control acts on the real model at once (``requires_grad`` and the BatchNorm
 policy, through :mod:`transferlib.freezing`), and every number shown is recomputed
 from the model after each change. Where no widget front end renders (a terminal,
-papermill, nbconvert), the panels show as a text summary instead.
+papermill, nbconvert, a website built from the stored notebook, GitHub's viewer), the panels
+show as a snapshot instead: the text summary, also as HTML.
 """
 
 from __future__ import annotations
@@ -125,9 +126,7 @@ class FreezePanel:
         return str(summary(self.model))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = str(self)
-        return bundle
+        return _bundle(self.widget, str(self), **kwargs)
 
 
 class TrainPanel:
@@ -237,9 +236,21 @@ class TrainPanel:
         return "\n".join(lines)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = str(self)
-        return bundle
+        return _bundle(self.widget, str(self), **kwargs)
+
+
+def _bundle(widget: w.Widget, text: str, **kwargs: Any) -> dict[str, Any]:
+    """The widget for front ends that render it; a static snapshot (text, and HTML for a website or
+    GitHub's viewer) for everything else. Widget front ends rank the widget first."""
+    bundle = widget._repr_mimebundle_(**kwargs)
+    bundle["text/plain"] = text
+    bundle["text/html"] = _snapshot_html(text)
+    return bundle
+
+
+def _snapshot_html(text: str) -> str:
+    return ('<div class="transferlib-snapshot"><p><em>A snapshot of the panel when the notebook was saved. '
+            f"Run the notebook for its controls.</em></p><pre>{html.escape(text)}</pre></div>")
 
 
 def _fmt(value: Any) -> str:

@@ -7,59 +7,26 @@ cells from the Run menu in headless Chromium (Debian's ``chromium`` + pip
 displayed trainable count against the model's exact count, clicks Train and waits for
 the run to appear in the runs table. Screenshots go to ``build/test-artifacts/``.
 
-``.ci/run`` installs Chromium and Playwright. Where Chromium cannot be installed, it sets
-``TRANSFERLIB_NO_BROWSER`` to the reason and this test is skipped, loudly; anywhere
-else a missing browser is a failure in CI.
+``.ci/run`` installs Chromium and Playwright (tests/browser/browser.py: where Chromium cannot be
+installed, the test is skipped loudly; anywhere else a missing browser is a failure in CI).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
-import warnings
-from pathlib import Path
 
 import nbformat
 import pytest
+from browser import ARTIFACTS, CHROMIUM, FLAGS, ROOT, browser_or_skip, free_port
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "build" / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 LESSON = ROOT / "notebooks" / "03_fine_tuning.ipynb"
 LAST_OUTPUT = "Exercise 3: correct"   # printed by the lesson's last check: every cell has run
-
-
-def _browser_or_skip():
-    reason = os.environ.get("TRANSFERLIB_NO_BROWSER")
-    if reason:
-        warnings.warn(f"BROWSER TEST SKIPPED: {reason}", stacklevel=2)
-        pytest.skip(f"BROWSER TEST SKIPPED: {reason}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("playwright is not installed: .ci/run should have installed it")
-        pytest.skip("BROWSER TEST SKIPPED: pip install playwright (and apt-get install chromium) to run it")
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run should have installed it")
-        pytest.skip("BROWSER TEST SKIPPED: apt-get install chromium to run it")
-    return sync_playwright
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -72,7 +39,7 @@ def jupyterlab(tmp_path):
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"), HF_HUB_OFFLINE="1")
     log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 -- open for the whole server, closed in finally
     lab = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1",
@@ -105,7 +72,7 @@ def _shown(page) -> int:
 
 
 def test_freeze_and_train_panels_in_a_real_browser(jupyterlab):
-    sync_playwright = _browser_or_skip()
+    sync_playwright = browser_or_skip()
     import transferlib as tl
 
     model, _ = tl.build_classifier("mobilenet_v2", 10, pretrained=False)  # lesson 3: 10 animals

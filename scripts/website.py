@@ -1,0 +1,213 @@
+"""Build the course website from the stored notebooks, offline, with no execution.
+
+    python scripts/website.py            # build/website/html/index.html, in well under 2 minutes
+    python scripts/website.py --tidy     # first drop stored widget state from notebooks/ (docs/authoring.md)
+
+Sphinx with myst-nb and sphinx-book-theme, all from PyPI (docs/website.md says why not mystmd:
+its theme is downloaded at build time). This script stages the pages under build/website/src/,
+laid out as in the repository so the theme's Colab and Binder buttons point at the real notebook,
+and builds them with website/conf.py:
+
+- ``index.md``: the README;
+- ``notebooks/NN_topic.ipynb``: each lesson with its stored outputs, up to its exercises (the Colab
+  set-up cell left out: the page's launch buttons do that job);
+- ``exercises/NN_topic.md``: each lesson's exercises as the student copy has them (the solution
+  replaced by a stub, hidden tests removed: a public website must not give the answers away);
+- ``docs/instructors.md``.
+
+A relative link to a file the site does not hold becomes a link to that file on GitHub.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import importlib.util
+import os
+import posixpath
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "build" / "website"
+CONF = ROOT / "website"
+PAGES = {"README.md": "index.md", "docs/instructors.md": "docs/instructors.md"}  # repository path -> page
+
+_spec = importlib.util.spec_from_file_location("course", ROOT / "scripts" / "course.py")
+course = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(course)
+
+BADGE = re.compile(r"\[!\[([^\]]*)\]\([^)]*\)\]\(([^)]*)\)")  # [![alt](image)](target): an image from the web
+LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+
+
+def split_at_exercises(nb: nbformat.NotebookNode) -> tuple[list, list]:
+    """The lesson's cells before its ``## Exercises`` heading, and from it on (a cell holding the
+    heading mid-way is cut in two)."""
+    for i, cell in enumerate(nb.cells):
+        m = re.search(r"^## Exercises\b", cell.source, re.M) if cell.cell_type == "markdown" else None
+        if m:
+            before, after = cell.source[: m.start()].strip(), cell.source[m.start():]
+            head = [nbformat.v4.new_markdown_cell(before)] if before else []
+            return nb.cells[:i] + head, [nbformat.v4.new_markdown_cell(after), *nb.cells[i + 1:]]
+    raise ValueError("the lesson has no '## Exercises' heading (docs/authoring.md)")
+
+
+def links(text: str, source: str, pages: dict[str, str], page: str, repo: str) -> str:
+    """Rewrite ``text`` (from repository file ``source``) for the site page ``page``: image badges
+    become text links (the images would come from the web), a relative link to a file the site
+    holds points at its page, any other relative link at the file on GitHub."""
+    text = BADGE.sub(r"[\1](\2)", text)
+
+    def fix(m: re.Match) -> str:
+        target = m.group(2)
+        if re.match(r"[a-z][a-z+.-]*:|#", target):  # a URL, mailto:, an anchor on the same page
+            return m.group(0)
+        path, _, anchor = target.partition("#")
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(source), path))
+        if path in pages:
+            new = posixpath.relpath(pages[path], posixpath.dirname(page) or ".")
+        else:
+            new = f"{repo}/{'tree' if (ROOT / path).is_dir() else 'blob'}/main/{path}"
+        return m.group(1) + new + ("#" + anchor if anchor else "") + m.group(3)
+
+    return LINK.sub(fix, text)
+
+
+def title(nb: nbformat.NotebookNode) -> str:
+    return re.search(r"^# (.+)$", nb.cells[0].source, re.M).group(1).strip()
+
+
+def lesson_page(nb: nbformat.NotebookNode, name: str, fix) -> nbformat.NotebookNode:
+    """The lesson up to its exercises, with a pointer to the exercises page."""
+    page = copy.deepcopy(nb)
+    cells = [c for c in split_at_exercises(page)[0] if "colab" not in c.metadata.get("tags", [])]
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            cell.source = fix(cell.source)
+    cells.append(nbformat.v4.new_markdown_cell(
+        f"## Exercises\n\nThis lesson's exercises and their checks are on [their own page](../exercises/{name}.md). "
+        "Do them in the notebook, after running the lesson: the launch buttons at the top of this page open it."))
+    page.cells = cells
+    page.metadata.pop("widgets", None)
+    return page
+
+
+def exercises_page(nb: nbformat.NotebookNode, name: str, repo: str, fix) -> str:
+    """The exercises of the student copy as a Markdown page: prose, then each stub and its check."""
+    student = course.student_copy(nb, name)
+    cells = split_at_exercises(student)[1]
+    cells[0].source = re.sub(r"\A## Exercises[^\n]*\n*", "", cells[0].source)
+    markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    top = min((len(h) for h in re.findall(r"^(#+) ", markdown, re.M)), default=2)
+    path = repo.removeprefix("https://github.com/")
+    parts = [f"# Exercises: {title(nb)}",
+             f"The exercises of [the lesson](../notebooks/{name}.ipynb), as a student copy has them: each "
+             "solution is a stub that raises `NotImplementedError`, and the cell after it checks your answer. "
+             "Do them in the notebook, after running the lesson: "
+             f"[open it in Colab](https://colab.research.google.com/github/{path}/blob/main/notebooks/{name}.ipynb) or "
+             f"[on Binder](https://mybinder.org/v2/gh/{path}/main?urlpath=lab/tree/notebooks/{name}.ipynb)."]
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            text = re.sub(f"^#{{{top}}}", "##", cell.source, flags=re.M) if top > 2 else cell.source
+            parts.append(fix(text))
+        elif cell.source.strip():
+            tags = cell.metadata.get("tags", [])
+            label = "Check" if "check" in tags else "Your solution" if "exercise" in tags else None
+            parts.append((f"*{label}:*\n\n" if label else "") + f"```python\n{cell.source.strip()}\n```")
+    return "\n\n".join(p.strip() for p in parts if p.strip()) + "\n"
+
+
+def stage(src: Path) -> list[str]:
+    """Write every page under ``src``; return the lesson names."""
+    repo = course.repository()
+    shutil.rmtree(src, ignore_errors=True)
+    names = [p.stem for p in course.lessons()]
+    pages = dict(PAGES, **{f"notebooks/{n}.ipynb": f"notebooks/{n}.ipynb" for n in names})
+    for rel, page in PAGES.items():
+        text = links((ROOT / rel).read_text(), rel, pages, page, repo)
+        if page == "index.md":
+            text += "\n" + "\n".join([
+                _toctree("Lessons", [f"notebooks/{n}" for n in names]),
+                _toctree("Exercises", [f"exercises/{n}" for n in names]),
+                _toctree("Teaching", ["docs/instructors"])])
+        (src / page).parent.mkdir(parents=True, exist_ok=True)
+        (src / page).write_text(text)
+    for n in names:
+        nb = nbformat.read(ROOT / "notebooks" / f"{n}.ipynb", as_version=4)
+        lesson, exercises = f"notebooks/{n}.ipynb", f"exercises/{n}.md"
+        for path in (src / lesson, src / exercises):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(lesson_page(nb, n, functools.partial(links, source=lesson, pages=pages, page=lesson, repo=repo)),
+                       src / lesson)
+        (src / exercises).write_text(exercises_page(
+            nb, n, repo, functools.partial(links, source=lesson, pages=pages, page=exercises, repo=repo)))
+    return names
+
+
+def _toctree(caption: str, entries: list[str]) -> str:
+    return "```{toctree}\n:hidden:\n:caption: " + caption + "\n\n" + "\n".join(entries) + "\n```\n"
+
+
+def _mathjax(dest: Path) -> None:
+    """MathJax 3's tex-svg.js from the ``sphinx-mathjax-offline`` wheel (2 MB: TeX in, SVG out, the
+    glyphs inside, so no web font has to load), so formulas render with no CDN."""
+    package = importlib.util.find_spec("sphinx-mathjax-offline")  # its import name has hyphens
+    if package is None:
+        raise SystemExit("pip install -r requirements.txt: the site needs sphinx-mathjax-offline for its formulas")
+    dest.mkdir(parents=True)
+    shutil.copy(Path(package.submodule_search_locations[0], "static", "mathjax", "tex-svg.js"), dest)
+
+
+def build(out: Path = OUT) -> Path:
+    """Stage and build the site; return the path of its home page. Warnings fail the build."""
+    from sphinx.cmd.build import build_main
+
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    stage(out / "src")
+    shutil.rmtree(out / "html", ignore_errors=True)
+    args = ["-b", "html", "-W", "--keep-going", "-q", "-c", str(CONF), "-d", str(out / "doctrees"),
+            str(out / "src"), str(out / "html")]
+    if build_main(args) != 0:
+        raise SystemExit(f"Sphinx failed (its warnings are above); the staged pages are in {out / 'src'}")
+    _mathjax(out / "html" / "_static" / "mathjax")  # where conf.py's mathjax_path points
+    return out / "html" / "index.html"
+
+
+def tidy() -> list[str]:
+    """Drop stored widget state (JupyterLab's "save widget state") from the lesson notebooks."""
+    changed = []
+    for path in course.lessons():
+        nb = nbformat.read(path, as_version=4)
+        if "widgets" in nb.metadata:
+            del nb.metadata["widgets"]
+            nbformat.write(nb, path)
+            changed.append(path.name)
+    return changed
+
+
+def size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--tidy", action="store_true", help="first drop stored widget state from notebooks/")
+    args = parser.parse_args(argv)
+    if args.tidy:
+        print("widget state removed from: " + (", ".join(tidy()) or "nothing"))
+    start = time.perf_counter()
+    index = build(args.out)
+    print(f"built {index} in {time.perf_counter() - start:.0f} s, {size(index.parent) / 1e6:.1f} MB; "
+          f"open it, or serve it: python -m http.server -d {index.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

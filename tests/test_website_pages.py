@@ -1,0 +1,80 @@
+"""The website's staging (scripts/website.py), without Sphinx or a browser: tests/browser/test_website.py
+builds the site and reads it in Chromium."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+
+import nbformat
+import pytest
+from helpers import ROOT
+
+LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def website():
+    spec = importlib.util.spec_from_file_location("website", ROOT / "scripts" / "website.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def staged(website, tmp_path_factory):
+    src = tmp_path_factory.mktemp("website") / "src"
+    assert website.stage(src) == LESSONS
+    return src
+
+
+def test_every_lesson_has_a_page_and_an_exercises_page_with_no_answers(website, staged):
+    for name in LESSONS:
+        lesson = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        page = nbformat.read(staged / "notebooks" / f"{name}.ipynb", as_version=4)
+        text = "\n".join(c.source for c in page.cells)
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, "the lesson page stops before its exercises"
+        assert f"../exercises/{name}.md" in page.cells[-1].source
+        assert not any("colab" in c.metadata.get("tags", []) for c in page.cells)
+        assert "widgets" not in page.metadata
+        exercises = (staged / "exercises" / f"{name}.md").read_text()
+        assert exercises.startswith("# Exercises: Lesson ")
+        stubs = sum(website.course.strip_solution(e.source, "").count("raise NotImplementedError")
+                    for e, _ in website.course.exercises(lesson))
+        assert exercises.count("raise NotImplementedError") == stubs >= 2, "a stub for every exercise"
+        assert "BEGIN SOLUTION" not in exercises and "HIDDEN TESTS" not in exercises
+        assert f"notebooks/{name}.ipynb" in exercises, "a link to open the lesson"
+
+
+def test_links_point_at_pages_or_at_github_and_badges_become_text(website):
+    pages = {"README.md": "index.md", "notebooks/00_x.ipynb": "notebooks/00_x.ipynb"}
+    repo = "https://github.com/o/r"
+    text = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab/x) "
+            "[lesson](notebooks/00_x.ipynb#part) [design](docs/design.md) [data](datasets) "
+            "[web](https://a.b) [here](#top)")
+    out = website.links(text, "README.md", pages, "index.md", repo)
+    assert out == ("[Open In Colab](https://colab/x) [lesson](notebooks/00_x.ipynb#part) "
+                   "[design](https://github.com/o/r/blob/main/docs/design.md) "
+                   "[data](https://github.com/o/r/tree/main/datasets) [web](https://a.b) [here](#top)")
+    # from a lesson (notebooks/) to the home page, seen from an exercises page
+    assert website.links("[home](../README.md)", "notebooks/00_x.ipynb", pages, "exercises/00_x.md", repo) == \
+        "[home](../index.md)"
+
+
+def test_the_home_page_is_the_readme_with_every_page_in_its_navigation(staged):
+    index = (staged / "index.md").read_text()
+    assert index.startswith((ROOT / "README.md").read_text().splitlines()[0])
+    assert "badge_logo.svg" not in index and "colab-badge.svg" not in index, "no image from the web"
+    for name in LESSONS:
+        assert re.search(rf"^notebooks/{name}$", index, re.M) and re.search(rf"^exercises/{name}$", index, re.M)
+    assert re.search(r"^docs/instructors$", index, re.M)
+
+
+def test_tidy_drops_stored_widget_state(website, tmp_path, monkeypatch):
+    nb = nbformat.v4.new_notebook(metadata={"widgets": {"application/vnd.jupyter.widget-state+json": {}}})
+    path = tmp_path / "00_x.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.setattr(website.course, "lessons", lambda: [path])
+    assert website.tidy() == ["00_x.ipynb"]
+    assert "widgets" not in nbformat.read(path, as_version=4).metadata
+    assert website.tidy() == []
