@@ -119,3 +119,34 @@ def test_a_device_that_is_not_there_is_named():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="cuda:3"):
             tl.pick_device("cuda:3")
+
+
+def test_every_submodule_keeps_its_own_mode():
+    """A pretrained encoder in eval mode inside a new wrapper in train mode (build_text_classifier's
+    model): after evaluate, extract_features, activations and lr_find it is still in eval mode, so a
+    forward pass written by hand afterwards has no dropout. (model.train(was_training) switched it.)"""
+    model, tokenizer = tl.build_text_classifier("minilm", 2)
+    texts = tl.TextDataset(["good", "bad", "fine", "awful"], [1, 0, 1, 0], ["neg", "pos"],
+                           tl.DatasetInfo("toy", "", "", ""))
+    loader = tl.text_loader(texts, tokenizer, 2)
+    modes = {name: m.training for name, m in model.named_modules()}
+    assert modes[""] and not modes["backbone.bert"]          # mixed, as built
+    tl.evaluate(model, loader)
+    tl.extract_features(model.backbone, loader, progress=False)
+    tl.activations(model, ["backbone.bert.encoder.layer.0"], loader, progress=False)
+    tl.lr_find(model, loader, num_steps=3, progress=False)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    with tl.devices.mode(model, training=False):
+        assert not any(m.training for m in model.modules())
+    assert {name: m.training for name, m in model.named_modules()} == modes
+
+
+def test_peak_memory_measures_what_a_block_holds():
+    tl.devices.release_memory()
+    with tl.PeakMemory() as peak:
+        held = torch.ones(256 * 2**20 // 4)   # 256 MB: above glibc's mmap threshold, so fresh pages
+        del held
+    assert 200 <= peak.mb < 1024, peak.mb
+    with tl.PeakMemory() as idle:
+        pass
+    assert idle.mb < 32

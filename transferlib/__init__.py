@@ -42,7 +42,7 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from . import stats
 from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, k_shot, make_loader, role_of,
                        select_classes, split_per_class, stratified_split, subset, with_transform)
-from .devices import device_of, pick_device
+from .devices import PeakMemory, device_of, pick_device
 from .features import Features, cached_features, extract_features, train_head
 from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
 from .heads import Classifier, build_classifier, build_text_classifier, make_head, replace_head
@@ -73,7 +73,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "Features", "FreezePanel",
     "History", "ImageFiles", "fit_probe",
-    "OfflineError", "SmallCNN", "StrategyGrid", "TextDataset", "TrainPanel", "Weights", "activations", "blocks",
+    "OfflineError", "PeakMemory", "SmallCNN", "StrategyGrid", "TextDataset", "TrainPanel", "Weights", "activations",
+    "blocks",
     "build_classifier", "build_text_classifier", "cached_features", "device_of", "evaluate", "extract_features",
     "fit", "freeze", "freeze_all_but_last", "gradual_unfreeze", "image_grid", "image_transform", "in_memory",
     "is_offline", "k_shot", "linear_cka", "list_datasets", "list_models", "load_checkpoint", "load_dataset",

@@ -12,6 +12,7 @@ choose the device once, in a lesson's parameters cell, and move the model yourse
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from collections.abc import Iterable, Iterator
 
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 from .progress import progress_bar
 
-__all__ = ["pick_device", "device_of", "to_device", "batches", "release_memory"]
+__all__ = ["pick_device", "device_of", "to_device", "batches", "mode", "release_memory", "PeakMemory"]
 
 
 def pick_device(name: str | torch.device = "cpu") -> torch.device:
@@ -110,6 +111,26 @@ def _describe(batch: Any) -> str:
     return f"a {type(batch).__name__}"
 
 
+@contextlib.contextmanager
+def mode(model: nn.Module, training: bool) -> Iterator[nn.Module]:
+    """``model.train(training)`` for the block; afterwards every submodule is back in *its own* mode.
+
+    ``model.train(was_training)`` would not do: a pretrained encoder loaded in eval mode inside a new
+    wrapper (a ``Classifier``, a ``MeanPooledEncoder``) that is in train mode would come back in
+    train mode, dropout on, and the next forward pass a learner writes by hand would be random.
+
+    >>> with mode(model, training=False):
+    ...     logits = model(x)
+    """
+    before = [(m, m.training) for m in model.modules()]
+    model.train(training)
+    try:
+        yield model
+    finally:
+        for m, was in before:
+            m.training = was
+
+
 def release_memory() -> None:
     """Hand memory freed by finished runs back: garbage collection, glibc's ``malloc_trim`` (Linux),
     and PyTorch's cached GPU blocks. Worth calling between big runs in one kernel (lesson 4 fine-tunes
@@ -126,3 +147,53 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+class PeakMemory:
+    """The most memory a block of code held, in MB, above what was held when it started.
+
+    On a CUDA device: PyTorch's own peak of allocated tensor memory. On the CPU (and MPS, whose memory
+    is the machine's): the process's resident memory, sampled every 5 ms by a background thread, so a
+    peak shorter than that can be missed. Call :func:`release_memory` before, so the start is honest.
+
+    >>> with PeakMemory(device) as peak:
+    ...     fit(model, loader, epochs=3)
+    >>> print(f"{peak.mb:.0f} MB")
+    """
+
+    def __init__(self, device: torch.device | str = "cpu", interval: float = 0.005) -> None:
+        self.device, self.interval, self.mb = torch.device(device), interval, 0.0
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._start = torch.cuda.memory_allocated(self.device)
+            return self
+        import threading
+
+        import psutil
+
+        process = psutil.Process()
+        self._start = self._peak = process.memory_info().rss
+        self._done = threading.Event()
+
+        def sample() -> None:
+            while not self._done.wait(self.interval):
+                self._peak = max(self._peak, process.memory_info().rss)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self._done.set()
+            self._thread.join()
+            import psutil
+
+            peak = max(self._peak, psutil.Process().memory_info().rss)
+        self.mb = max(0, peak - self._start) / 2**20

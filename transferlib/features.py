@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from .datasets import ArrayImageDataset, ClassSubset, TextDataset, Transformed, make_loader, role_of
-from .devices import batches, device_of
+from .devices import batches, device_of, mode
 from .heads import make_head
 from .records import History
 from .text import TextCollator
@@ -73,16 +73,11 @@ def extract_features(backbone: nn.Module, data: Dataset | DataLoader, batch_size
     else:
         collate = TextCollator(tokenizer) if tokenizer is not None else None
         loader = make_loader(data, batch_size, shuffle=False, collate_fn=collate)
-    was_training = backbone.training
-    backbone.eval()
     feats, labels = [], []
-    try:
-        with torch.inference_mode():
-            for x, y in batches(loader, device_of(backbone), "features", progress):
-                feats.append(backbone(x).float().cpu())
-                labels.append(torch.as_tensor(y))
-    finally:
-        backbone.train(was_training)
+    with mode(backbone, training=False), torch.inference_mode():
+        for x, y in batches(loader, device_of(backbone), "features", progress):
+            feats.append(backbone(x).float().cpu())
+            labels.append(torch.as_tensor(y))
     return Features(torch.cat(feats), torch.cat(labels), role_of(data))
 
 

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .datasets import make_loader, role_of
-from .devices import batches, device_of
+from .devices import batches, device_of, mode
 
 __all__ = ["activations", "linear_cka", "logistic_probe", "fit_probe", "probe_by_depth", "DepthProbe", "PROBE_CS"]
 
@@ -58,11 +58,9 @@ def activations(model: nn.Module, layers: list[str], data: torch.Tensor | Datase
     hooks = [model.get_submodule(name).register_forward_hook(
         lambda m, i, o, name=name: store[name].append((_pool(o) if pool else o).float().cpu()))
         for name in layers]
-    was_training = model.training
-    model.eval()
     labels = []
     try:
-        with torch.inference_mode():
+        with mode(model, training=False), torch.inference_mode():
             if torch.is_tensor(data):
                 model(data.to(device))
             else:
@@ -73,7 +71,6 @@ def activations(model: nn.Module, layers: list[str], data: torch.Tensor | Datase
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
     return {name: torch.cat(parts) for name, parts in store.items()}, (torch.cat(labels) if labels else None)
 
 

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .checkpoints import copy_weights
-from .devices import device_of, to_device
+from .devices import device_of, mode, to_device
 from .freezing import freeze_all_but_last, unfreeze
 from .progress import progress_bar
 from .records import History
@@ -54,41 +54,40 @@ def lr_find(model: nn.Module, train: DataLoader, start_lr: float = 1e-7, end_lr:
     """
     check_loader(model, train, "training")
     device = device_of(model)
-    saved, was_training = copy_weights(model), model.training
-    model.train()
+    saved = copy_weights(model)
     optimizer = make_optimizer(model, start_lr)
     gamma = (end_lr / start_lr) ** (1 / max(num_steps - 1, 1))
     torch.manual_seed(seed)
     lrs, losses, smooth, best = [], [], 0.0, math.inf
     batches = iter(())
-    try:
-        with progress_bar(num_steps, "lr_find", leave=False, disable=not progress) as bar:
-            for step in range(num_steps):
-                try:
-                    x, y = next(batches)
-                except StopIteration:
-                    batches = iter(train)
-                    x, y = next(batches)
-                lr = start_lr * gamma ** step
-                for g in optimizer.param_groups:
-                    g["lr"] = lr
-                loss = nn.functional.cross_entropy(logits_of(model, to_device(x, device)), y.to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                smooth = 0.9 * smooth + 0.1 * float(loss.detach())
-                value = smooth / (1 - 0.9 ** (step + 1))  # bias-corrected moving average
-                lrs.append(lr)
-                losses.append(value)
-                best = min(best, value)
-                bar.update()
-                if not math.isfinite(value) or value > 4 * best:
-                    break
-    finally:
-        model.load_state_dict(saved)
-        model.train(was_training)
-        for p in model.parameters():
-            p.grad = None
+    with mode(model, training=True):  # every submodule back in its own mode afterwards
+        try:
+            with progress_bar(num_steps, "lr_find", leave=False, disable=not progress) as bar:
+                for step in range(num_steps):
+                    try:
+                        x, y = next(batches)
+                    except StopIteration:
+                        batches = iter(train)
+                        x, y = next(batches)
+                    lr = start_lr * gamma ** step
+                    for g in optimizer.param_groups:
+                        g["lr"] = lr
+                    loss = nn.functional.cross_entropy(logits_of(model, to_device(x, device)), y.to(device))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    smooth = 0.9 * smooth + 0.1 * float(loss.detach())
+                    value = smooth / (1 - 0.9 ** (step + 1))  # bias-corrected moving average
+                    lrs.append(lr)
+                    losses.append(value)
+                    best = min(best, value)
+                    bar.update()
+                    if not math.isfinite(value) or value > 4 * best:
+                        break
+        finally:
+            model.load_state_dict(saved)
+            for p in model.parameters():
+                p.grad = None
     log_lr = np.log10(lrs)
     slopes = np.gradient(np.asarray(losses), log_lr) if len(lrs) > 2 else np.zeros(len(lrs))
     skip = max(len(lrs) // 10, 1)  # the first steps barely move the loss: their slope is noise

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoints import BestWeights, load_checkpoint, read_checkpoint, save_checkpoint
 from .checks import bad_label, check_batch, check_loader, check_optimizer, check_run
-from .devices import batches, device_of
+from .devices import batches, device_of, mode
 from .freezing import blocks
 from .heads import Classifier
 from .progress import progress_bar
@@ -284,20 +284,15 @@ def evaluate(model: nn.Module, loader: DataLoader, classes: list[str] | None = N
     from sklearn.metrics import confusion_matrix
 
     device = device_of(model)
-    was_training = model.training
-    model.eval()
     losses, trues, preds, probs = [], [], [], []
-    try:
-        with torch.inference_mode():
-            for x, y in batches(loader, device, "evaluate", progress):
-                logits = logits_of(model, x).float()
-                y = y.to(device)
-                losses.append(_cross_entropy(logits, y, "evaluation batch", reduction="sum"))
-                trues.append(y.cpu())
-                preds.append(logits.argmax(-1).cpu())
-                probs.append(logits.softmax(-1).cpu())
-    finally:
-        model.train(was_training)
+    with mode(model, training=False), torch.inference_mode():
+        for x, y in batches(loader, device, "evaluate", progress):
+            logits = logits_of(model, x).float()
+            y = y.to(device)
+            losses.append(_cross_entropy(logits, y, "evaluation batch", reduction="sum"))
+            trues.append(y.cpu())
+            preds.append(logits.argmax(-1).cpu())
+            probs.append(logits.softmax(-1).cpu())
     y_true, y_pred, p = (torch.cat(t).numpy() for t in (trues, preds, probs))
     classes = classes or getattr(loader.dataset, "classes", None) or [str(i) for i in range(p.shape[1])]
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(classes))))
