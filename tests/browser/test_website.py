@@ -101,7 +101,7 @@ def test_every_lesson_page_loads_offline_with_its_figures_and_launch_buttons(sit
         figures = sum("image/png" in o.get("data", {}) for c in staged.cells for o in c.get("outputs", []))
         shown, broken = _figures_loaded(page)
         assert not broken, f"figures that did not load: {broken}"
-        assert shown >= figures > 0, f"{figures} stored figures, {shown} on the page"
+        assert shown >= figures, f"{figures} stored figures, {shown} on the page"
         binder = page.eval_on_selector_all("a[href*='mybinder.org']", "els => els.map(e => e.href)")
         colab = page.eval_on_selector_all("a[href*='colab.research.google.com']", "els => els.map(e => e.href)")
         assert f"https://mybinder.org/v2/gh/{REPOSITORY}/main?urlpath=lab/tree/notebooks/{name}.ipynb" in binder
@@ -119,6 +119,8 @@ def test_formulas_render_and_the_panels_show_their_snapshot(site):
     try:
         page.wait_for_selector("mjx-container svg", state="attached", timeout=30_000)
         assert not errors and not outside, (errors, outside)
+        shown, broken = _figures_loaded(page)
+        assert shown >= 5 and not broken, (shown, broken)       # the figures check above is not vacuous
         page.locator("mjx-container").first.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "website_formula.png"))
     finally:
