@@ -23,7 +23,6 @@ import argparse
 import copy
 import functools
 import importlib.util
-import os
 import posixpath
 import re
 import shutil
@@ -168,7 +167,6 @@ def build(out: Path = OUT) -> Path:
     """Stage and build the site; return the path of its home page. Warnings fail the build."""
     from sphinx.cmd.build import build_main
 
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     stage(out / "src")
     shutil.rmtree(out / "html", ignore_errors=True)
     args = ["-b", "html", "-W", "--keep-going", "-q", "-c", str(CONF), "-d", str(out / "doctrees"),

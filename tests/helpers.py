@@ -13,12 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST_SEED = 1  # the fast-mode runs in CI use another seed than the stored learner-mode runs (tests/conftest.py)
 
 
-def load_course():
-    """scripts/course.py as a module."""
-    spec = importlib.util.spec_from_file_location("course", ROOT / "scripts" / "course.py")
+def load_script(name: str):
+    """scripts/<name>.py as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_course():
+    """scripts/course.py as a module."""
+    return load_script("course")
 
 
 class LabelledTensors(TensorDataset):

@@ -3,22 +3,18 @@ builds the site and reads it in Chromium."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import nbformat
 import pytest
-from helpers import ROOT
+from helpers import ROOT, load_script
 
 LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 @pytest.fixture(scope="module")
 def website():
-    spec = importlib.util.spec_from_file_location("website", ROOT / "scripts" / "website.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("website")
 
 
 @pytest.fixture(scope="module")

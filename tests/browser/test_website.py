@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import importlib.util
 import re
 import threading
 import time
@@ -20,22 +19,16 @@ import time
 import nbformat
 import pytest
 from browser import ARTIFACTS, CHROMIUM, FLAGS, ROOT, browser_or_skip, free_port
+from helpers import load_script
 
 LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 REPOSITORY = "transferlib/transferlib"  # pyproject.toml's [project.urls] Repository
 
 
-def _website():
-    spec = importlib.util.spec_from_file_location("website", ROOT / "scripts" / "website.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     sync_playwright = browser_or_skip()
-    website = _website()
+    website = load_script("website")
     out = tmp_path_factory.mktemp("website")
     start = time.perf_counter()
     index = website.build(out)
