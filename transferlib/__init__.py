@@ -28,6 +28,8 @@ One concept per module, read in this order:
 - ``probing``     activations by layer, linear CKA, probes by depth
 - ``plots``       curves, confusion matrices, image grids, filters, feature maps
 - ``widgets``     a freeze panel and a training panel for notebooks (imported when first used)
+- ``calibration`` reliability diagrams, the expected calibration error with its interval, temperature scaling
+- ``inference``   a trained classifier as one safetensors file; predictions on a path, a PIL image or a folder
 - ``stats``       accuracies with intervals, paired comparisons and their verdicts, choosing on validation
 - ``strategy``    how ImageNet-like your data is, and the measured grid's recommendation
 """
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .calibration import compare_ece, ece, fit_temperature, reliability
 from .assets import ChecksumError, OfflineError, is_offline
 from .catalogue import list_datasets, load_dataset
 from .checkpoints import load_checkpoint, save_checkpoint
@@ -46,8 +49,9 @@ from .devices import PeakMemory, device_of, pick_device
 from .features import Features, cached_features, extract_features, train_head
 from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
 from .heads import Classifier, build_classifier, build_text_classifier, make_head, replace_head
+from .inference import Prediction, Predictor, load_predictor, predict, save_for_inference
 from .models import SmallCNN, Weights, list_models, load_model, load_text_model
-from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, plot_history
+from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, plot_history, plot_reliability
 from .probing import activations, fit_probe, linear_cka, logistic_probe, probe_by_depth
 from .recipes import gradual_unfreeze, lp_ft, lr_find
 from .records import Evaluation, History
@@ -72,7 +76,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "Features", "FreezePanel",
-    "History", "ImageFiles", "fit_probe",
+    "History", "ImageFiles", "fit_probe", "Prediction", "Predictor", "compare_ece", "ece", "fit_temperature",
+    "load_predictor", "plot_reliability", "predict", "reliability", "save_for_inference",
     "OfflineError", "PeakMemory", "SmallCNN", "StrategyGrid", "TextDataset", "TrainPanel", "Weights", "activations",
     "blocks",
     "build_classifier", "build_text_classifier", "cached_features", "device_of", "evaluate", "extract_features",

@@ -25,11 +25,12 @@ __all__ = ["Classifier", "MeanPooledEncoder", "make_head", "replace_head", "buil
 class Classifier(nn.Module):
     """``head(backbone(x))``, where the backbone outputs ``num_features`` numbers per input."""
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, num_features: int) -> None:
+    def __init__(self, backbone: nn.Module, head: nn.Module, num_features: int, arch: str | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.num_features = num_features
+        self.arch = arch  # the backbone's name in list_models(), so save_for_inference can rebuild it
 
     def forward(self, x: Any) -> torch.Tensor:
         return self.head(self.backbone(x))
@@ -96,7 +97,9 @@ def build_classifier(name: str, num_classes: int, hidden: int | None = None, dro
                      pretrained: bool = True) -> tuple[Classifier, Any]:
     """A pretrained image backbone with a new head for ``num_classes``, and its weights object."""
     model, weights = load_model(name, pretrained=pretrained)
-    return replace_head(model, num_classes, hidden, dropout), weights
+    classifier = replace_head(model, num_classes, hidden, dropout)
+    classifier.arch = name
+    return classifier, weights
 
 
 def build_text_classifier(name: str, num_classes: int, hidden: int | None = None,

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["plot_history", "plot_confusion", "image_grid", "plot_filters", "plot_feature_maps", "plot_lr_find"]
+__all__ = ["plot_history", "plot_confusion", "image_grid", "plot_filters", "plot_feature_maps", "plot_lr_find",
+           "plot_reliability"]
 
 
 def _plt():
@@ -147,5 +148,30 @@ def plot_lr_find(finder: Any):
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss (smoothed)")
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(curves: dict[str, Any], title: str = ""):
+    """Reliability diagrams side by side: accuracy against confidence per bin, with the diagonal of a
+    calibrated model; ``curves`` maps a name to a :class:`~transferlib.calibration.Reliability`.
+
+    >>> plot_reliability({"before": reliability(p, y), "after": reliability(p_t, y)})
+    """
+    fig, axes = _plt().subplots(1, len(curves), figsize=(3.6 * len(curves), 3.4), squeeze=False)
+    for ax, (name, r) in zip(axes[0], curves.items()):
+        width = r.edges[1] - r.edges[0]
+        used = r.count > 0
+        ax.bar(r.edges[:-1][used], r.accuracy[used], width=width, align="edge", edgecolor="black",
+               color="tab:blue", alpha=0.7, label="accuracy")
+        ax.plot([0, 1], [0, 1], "--", color="grey", label="calibrated")
+        ax.plot(r.confidence[used], r.accuracy[used], "o", color="tab:red", ms=4, label="mean confidence")
+        for left, n, acc in zip(r.edges[:-1][used], r.count[used], r.accuracy[used]):
+            ax.text(left + width / 2, min(acc, 0.9) + 0.03, str(n), ha="center", fontsize=7)
+        ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence", ylabel="accuracy",
+               title=f"{name}: ECE {r.ece:.3f}")
+    axes[0][0].legend(loc="upper left", fontsize=7)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 from .datasets import DatasetInfo, TextDataset
 from .transforms import open_rgb
 
-__all__ = ["load_image_folder", "load_text_csv", "ImageFiles"]
+__all__ = ["load_image_folder", "load_text_csv", "list_images", "ImageFiles"]
 
 NOT_CLASSES = {"__MACOSX", "__pycache__", ".ipynb_checkpoints"}   # and every name starting with "."
 SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "test", "testing", "dev"}
@@ -96,6 +96,14 @@ def _scan_class(folder: Path, extensions: set[str], skipped: Counter) -> list[st
                 seen_files.add(real_file)
                 found.append(path)
     return found
+
+
+def list_images(folder: str | Path) -> list[str]:
+    """The image files under ``folder`` (sub-folders too), sorted; hidden files and other files skipped.
+
+    >>> list_images("holiday_photos")[:2]
+    """
+    return _scan_class(Path(folder), _image_extensions(), Counter())
 
 
 def load_image_folder(root: str | Path, transform: Callable | None = None) -> ImageFiles:

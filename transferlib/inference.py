@@ -1,0 +1,208 @@
+"""Inference: a trained image classifier as one file, and predictions on new images.
+
+One ``.safetensors`` file holds the weights and, in its metadata, everything inference needs:
+the architecture's name and head, the class names, the preprocessing, and a temperature that
+divides the logits before the softmax (1.0 until you calibrate; see ``calibration``). safetensors
+stores tensors and text only, so loading a file can never run code hidden in it.
+
+    >>> save_for_inference("photos.safetensors", model, classes, weights)
+    >>> predictor = load_predictor("photos.safetensors")          # on the CPU; device="cuda" for a GPU
+    >>> predictor.predict("my_photo.jpg")                          # a path, a PIL image, a folder or a list
+    Prediction(label='bird', probability=0.912, source='my_photo.jpg')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from collections.abc import Sequence
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .devices import device_of, mode
+from .heads import Classifier, build_classifier
+from .transforms import ToRGB, open_rgb
+
+__all__ = ["save_for_inference", "load_predictor", "predict", "Predictor", "Prediction", "INFERENCE_FORMAT"]
+
+INFERENCE_FORMAT = "transferlib-inference-1"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's prediction: the top label, its probability, and every class's probability."""
+
+    label: str
+    probability: float
+    source: str
+    probabilities: dict[str, float] = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Prediction(label={self.label!r}, probability={self.probability:.3f}, source={self.source!r})"
+
+
+def _preprocessing(weights: Any, size: int | None) -> dict[str, Any]:
+    """What :func:`~transferlib.transforms.image_transform` does for ``weights`` at ``size``, as numbers."""
+    ref = weights.transforms()
+    return {"resize_size": size or ref.resize_size[0], "crop_size": size or ref.crop_size[0],
+            "mean": list(ref.mean), "std": list(ref.std), "interpolation": ref.interpolation.value}
+
+
+def _head_shape(head: nn.Module) -> dict[str, Any]:
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    dropouts = [m.p for m in head.modules() if isinstance(m, nn.Dropout)]
+    return {"hidden": linears[0].out_features if len(linears) == 2 else None,
+            "dropout": dropouts[0] if dropouts else 0.0}
+
+
+def save_for_inference(path: str | Path, model: Classifier, classes: Sequence[str], weights: Any,
+                       size: int | None = None, temperature: float = 1.0, arch: str | None = None) -> Path:
+    """Write ``model``'s weights and what inference needs into one safetensors file. Returns the path.
+
+    ``weights`` and ``size`` are those the model was trained with (``image_transform(weights, size=...)``);
+    ``arch`` defaults to the name ``build_classifier`` was given.
+
+    >>> save_for_inference("photos.safetensors", model, photos.classes, weights, temperature=1.8)
+    """
+    from safetensors.torch import save_file
+
+    if not isinstance(model, Classifier):
+        raise TypeError(f"save_for_inference() saves a transferlib Classifier (build_classifier), not a "
+                        f"{type(model).__name__}. For any other model, use safetensors.torch.save_file(model."
+                        "state_dict(), path) and rebuild the model yourself before loading.")
+    arch = arch or getattr(model, "arch", None)
+    if arch is None:
+        raise ValueError("This Classifier does not know its architecture's name: pass arch='mobilenet_v2' (the name "
+                         "you built its backbone with).")
+    if len(classes) != model.num_classes:
+        raise ValueError(f"{len(classes)} class names for a model with {model.num_classes} outputs. Pass the "
+                         "training data's classes (dataset.classes), in the order of the labels.")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, not {temperature}: it divides the logits.")
+    config = {"arch": arch, "num_classes": model.num_classes, **_head_shape(model.head),
+              "classes": [str(c) for c in classes], "preprocessing": _preprocessing(weights, size),
+              "temperature": float(temperature)}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, tmp, metadata={"format": INFERENCE_FORMAT, "transferlib": json.dumps(config)})
+    os.replace(tmp, path)  # never leave half a file behind
+    return path
+
+
+class Predictor:
+    """A loaded model with its classes, preprocessing and temperature. Data follows the model's device.
+
+    >>> predictor = load_predictor("photos.safetensors")
+    >>> [p.label for p in predictor.predict("holiday_photos/")]
+    """
+
+    def __init__(self, model: Classifier, config: dict[str, Any]) -> None:
+        from torchvision.transforms import InterpolationMode, v2
+        from torchvision.transforms._presets import ImageClassification
+
+        self.model, self.config = model, config
+        self.classes: list[str] = list(config["classes"])
+        self.temperature = float(config["temperature"])
+        p = config["preprocessing"]
+        self.transform = v2.Compose([ToRGB(), ImageClassification(
+            crop_size=p["crop_size"], resize_size=p["resize_size"], mean=p["mean"], std=p["std"],
+            interpolation=InterpolationMode(p["interpolation"]))])
+
+    def probabilities(self, images: Any, batch_size: int = 32) -> tuple[list[str], torch.Tensor]:
+        """(sources, an N x classes tensor of probabilities, on the CPU) for ``images``."""
+        items = _gather(images)
+        device, probs = device_of(self.model), []
+        with mode(self.model, training=False), torch.inference_mode():
+            for start in range(0, len(items), batch_size):
+                x = torch.stack([self.transform(img if isinstance(img, Image.Image) else open_rgb(img))
+                                 for _, img in items[start:start + batch_size]])  # read a batch at a time
+                logits = self.model(x.to(device))
+                probs.append(torch.softmax(logits.float() / self.temperature, -1).cpu())
+        return [source for source, _ in items], torch.cat(probs)
+
+    def predict(self, images: Any, batch_size: int = 32) -> Prediction | list[Prediction]:
+        """A :class:`Prediction` for one image (a path or a PIL image); a list for a folder or a list."""
+        sources, probs = self.probabilities(images, batch_size)
+        found = [Prediction(self.classes[int(p.argmax())], float(p.max()), s,
+                            {c: float(v) for c, v in zip(self.classes, p)}) for s, p in zip(sources, probs)]
+        return found[0] if _is_one(images) else found
+
+    def __repr__(self) -> str:
+        return f"Predictor({self.config['arch']}, classes={self.classes}, temperature={self.temperature:.3g})"
+
+
+def load_predictor(path: str | Path, device: torch.device | str = "cpu") -> Predictor:
+    """A :class:`Predictor` from a :func:`save_for_inference` file, its model on ``device`` in eval mode.
+
+    >>> load_predictor("photos.safetensors").predict(Image.open("cat.jpg")).label
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No saved model at {path}{' (a folder)' if path.is_dir() else ''}. Pass the file "
+                                "save_for_inference() wrote, e.g. 'photos.safetensors'.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as err:  # not safetensors at all, or truncated
+        raise ValueError(f"{path} is not a safetensors file ({str(err)[:120]}). Save models for inference with "
+                         "save_for_inference().") from None
+    if meta.get("format") != INFERENCE_FORMAT:
+        raise ValueError(f"{path} is a safetensors file without transferlib's inference metadata (format "
+                         f"{meta.get('format')!r}). Save it with save_for_inference(), or load the weights with "
+                         "safetensors.torch.load_file() into a model you build yourself.")
+    config = json.loads(meta["transferlib"])
+    model, _ = build_classifier(config["arch"], config["num_classes"], config["hidden"], config["dropout"],
+                                pretrained=False)
+    model.load_state_dict(load_file(str(path)))
+    return Predictor(model.eval().to(device), config)
+
+
+def predict(saved: str | Path | Predictor, images: Any) -> Prediction | list[Prediction]:
+    """:func:`load_predictor` then :meth:`Predictor.predict`, for one-off use.
+
+    >>> predict("photos.safetensors", "my_photo.jpg")
+    """
+    predictor = saved if isinstance(saved, Predictor) else load_predictor(saved)
+    return predictor.predict(images)
+
+
+# --------------------------------------------------------------------------- what "images" may be
+
+def _is_one(images: Any) -> bool:
+    return isinstance(images, Image.Image) or (isinstance(images, (str, Path)) and not Path(images).is_dir())
+
+
+def _gather(images: Any) -> list[tuple[str, Image.Image | str]]:
+    """(source, PIL image or file) for a path, a PIL image, a folder (its images, sub-folders too) or a list."""
+    from .yourdata import list_images
+
+    if isinstance(images, Image.Image):
+        return [("<PIL image>", images)]
+    if isinstance(images, (str, Path)):
+        path = Path(images)
+        if path.is_dir():
+            files = list_images(path)
+            if not files:
+                raise FileNotFoundError(f"{path} holds no images PIL can read (.jpg, .png, .webp...). Put the "
+                                        "images to classify in it, or pass the image files themselves.")
+            return [(f, f) for f in files]
+        if not path.exists():
+            raise FileNotFoundError(f"No image at {path}. Check the name (relative paths start from "
+                                    f"{Path.cwd()}).")
+        return [(str(path), str(path))]
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ValueError("predict() was given an empty list: pass at least one image, path or folder.")
+        return [item for one in images for item in _gather(one)]
+    raise TypeError(f"predict() takes a path, a PIL image, a folder or a list of these, not a "
+                    f"{type(images).__name__}. For an array, use PIL.Image.fromarray(array) first.")
