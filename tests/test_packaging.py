@@ -168,7 +168,8 @@ def test_pyproject_declares_every_package_the_lessons_import():
                     [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
                 for name in names:
                     top = name.split(".")[0]
-                    ours = top == "transferlib" or (ROOT / "bench" / f"{top}.py").exists()  # the course's own code
+                    ours = top == "transferlib" or any((ROOT / folder / f"{top}.py").exists()  # the course's own
+                                                       for folder in ("bench", "examples"))
                     if top in sys.stdlib_module_names or ours:
                         continue
                     dists = {d.lower().replace("_", "-") for d in distributions.get(top, [top])}

@@ -19,5 +19,5 @@ def test_ruff_finds_nothing():
     if not Path(ruff).exists():
         pytest.fail("ruff is not installed: `pip install -r requirements.txt` installs it")
     run = subprocess.run([ruff, "check", "--no-cache", "transferlib", "tests", "bench", "scripts", "notebooks",
-                          "datasets"], cwd=ROOT, capture_output=True, text=True)
+                          "datasets", "examples"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
