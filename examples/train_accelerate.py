@@ -6,8 +6,9 @@
 ``Accelerator`` reads the environment torchrun set (``accelerate launch`` sets the same on GPUs)
 and joins the process group; ``prepare`` wraps the model in DDP, moves it to this process's
 device and shards the loader (each process takes every second batch); ``accelerator.backward``
-averages the gradients. The same script runs unchanged on one CPU, several processes, or several
-GPUs. Its changes from the one-process loop are marked with the word accelerate in a comment.
+averages the gradients. The same script runs on one CPU, several processes, or several GPUs
+(``--device cuda``: Accelerate then places the model and every batch on this process's GPU). Its
+changes from the one-process loop are marked with the word accelerate in a comment.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="cuda: one GPU per process")
     args = parser.parse_args()
 
     # accelerate: the same shuffle in every process and every run, whatever the number of processes
     same_order = DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed)
-    accelerator = Accelerator(cpu=True, dataloader_config=same_order)  # accelerate: drop cpu=True for GPUs
+    accelerator = Accelerator(cpu=args.device == "cpu", dataloader_config=same_order)  # accelerate
     world = accelerator.num_processes
     classes, train = photos(args.seed, args.size, args.limit)
     model = photo_model(args.seed, args.blocks)

@@ -37,6 +37,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
+from torchvision.models import MobileNet_V2_Weights
 
 import transferlib as tl
 
@@ -103,7 +104,7 @@ def main() -> None:
         dist.destroy_process_group()
 
 
-WEIGHTS = tl.load_model("mobilenet_v2", pretrained=False)[1]  # the preprocessing of the ImageNet weights
+WEIGHTS = MobileNet_V2_Weights.IMAGENET1K_V1  # what tl.load_model("mobilenet_v2") returns: its preprocessing
 
 if __name__ == "__main__":
     main()

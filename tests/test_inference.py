@@ -65,7 +65,7 @@ def test_the_file_is_safetensors_with_its_metadata(saved):
     assert '"arch": "mobilenet_v2"' in meta["transferlib"] and '"hidden": 8' in meta["transferlib"]
 
 
-def test_the_model_is_not_moved_and_stays_in_eval_mode(saved, folder):
+def test_predict_neither_moves_the_model_nor_changes_its_mode(saved, folder):
     predictor = tl.load_predictor(saved[2])
     predictor.model.train()
     predictor.predict(folder / "img0.png")
@@ -108,3 +108,27 @@ def test_save_and_load_refuse_what_they_cannot_use(saved, tmp_path):
         tl.load_predictor(tmp_path / "junk.safetensors")
     with pytest.raises(FileNotFoundError, match="No saved model"):
         tl.load_predictor(tmp_path / "missing.safetensors")
+
+
+def test_files_pil_cannot_decode_are_skipped_and_said(saved, tmp_path):
+    predictor = tl.load_predictor(saved[2])
+    (tmp_path / "results.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    (tmp_path / "clip.mpg").write_bytes(b"\x00\x00\x01\xba")
+    (tmp_path / "IMG_0001.heic").write_bytes(b"....ftypheic")
+    with pytest.raises(FileNotFoundError, match=r"\.heic files.*convert \.heic"):
+        predictor.predict(tmp_path)
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "photo.png")
+    assert [p.source.split("/")[-1] for p in predictor.predict(tmp_path)] == ["photo.png"]
+
+
+def test_a_model_load_predictor_could_not_rebuild_is_refused(saved, tmp_path):
+    model, weights, _ = saved
+    with pytest.raises(ValueError, match="not an image model"):
+        tl.save_for_inference(tmp_path / "x.safetensors", model, list("abc"), weights, arch="minilm")
+    odd = tl.Classifier(model.backbone, torch.nn.Sequential(torch.nn.Linear(1280, 8), torch.nn.Linear(8, 8),
+                                                            torch.nn.Linear(8, 3)), 1280, arch="mobilenet_v2")
+    with pytest.raises(ValueError, match="could not rebuild"):
+        tl.save_for_inference(tmp_path / "x.safetensors", odd, list("abc"), weights)
+    with pytest.raises(ValueError, match="positive number"):
+        tl.save_for_inference(tmp_path / "x.safetensors", model, list("abc"), weights, temperature=float("inf"))
+    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / "x.safetensors").exists()

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .calibration import compare_ece, ece, fit_temperature, reliability
+from .calibration import ECEComparison, Reliability, compare_ece, ece, fit_temperature, reliability
 from .assets import ChecksumError, OfflineError, is_offline
 from .catalogue import list_datasets, load_dataset
 from .checkpoints import load_checkpoint, save_checkpoint
@@ -59,7 +59,7 @@ from .strategy import StrategyGrid, recommend_strategy, source_similarity
 from .text import text_loader
 from .training import evaluate, fit, make_optimizer, param_groups
 from .transforms import image_transform
-from .yourdata import ImageFiles, load_image_folder, load_text_csv
+from .yourdata import ImageFiles, list_images, load_image_folder, load_text_csv
 
 __version__ = "0.1.0"
 
@@ -77,7 +77,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "Features", "FreezePanel",
     "History", "ImageFiles", "fit_probe", "Prediction", "Predictor", "compare_ece", "ece", "fit_temperature",
-    "load_predictor", "plot_reliability", "predict", "reliability", "save_for_inference",
+    "load_predictor", "plot_reliability", "predict", "reliability", "save_for_inference", "ECEComparison",
+    "Reliability", "list_images",
     "OfflineError", "PeakMemory", "SmallCNN", "StrategyGrid", "TextDataset", "TrainPanel", "Weights", "activations",
     "blocks",
     "build_classifier", "build_text_classifier", "cached_features", "device_of", "evaluate", "extract_features",

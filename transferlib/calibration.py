@@ -3,15 +3,16 @@
 A model is *calibrated* when, of the predictions it makes with confidence 0.8, 80% are right.
 The reliability diagram bins the test predictions by confidence and plots each bin's accuracy
 against its mean confidence; the expected calibration error (ECE, Guo et al., 2017) is the
-average gap, each bin weighted by its share of the items. On a few hundred items the plain gap is
-inflated by noise, so the ECE here is debiased per bin (Kumar et al., 2019), and its interval is
-checked by simulation (docs/design.md, Calibration). Temperature scaling divides every
-logit by one number T, fitted on validation: the ranking, so the accuracy, does not change.
+average gap, each bin weighted by its share of the items. On a few hundred items the plain gap
+counts noise as error, so the ECE here subtracts each bin's noise first, and its interval's
+coverage is measured by simulation (``bench/ece_coverage.py``; docs/design.md, Calibration).
+Temperature scaling divides every logit by one number T, fitted on validation: the ranking, so the
+accuracy, does not change.
 
     >>> T = fit_temperature(val_logits, val_labels)                      # on validation, never on test
     >>> print(ece(torch.softmax(test_logits / T, -1), test_labels))     # with its 95% interval
     >>> print(compare_ece(softmax(test_logits), softmax(test_logits / T), test_labels,
-    ...                   names=("uncalibrated", "temperature-scaled")))
+    ...                   names=("uncalibrated", "temperature-scaled")))     # paired, with a verdict
 """
 
 from __future__ import annotations
@@ -28,11 +29,17 @@ from .stats import RESAMPLES, Estimate
 __all__ = ["Reliability", "reliability", "ece", "compare_ece", "ECEComparison", "fit_temperature"]
 
 BINS = 10  # equal-width confidence bins, as in Guo et al.
+CHUNK = 500  # bootstrap resamples computed at once: memory stays at CHUNK x items, whatever the test set
+
+
+def _numpy(x: Any, dtype: Any) -> np.ndarray:
+    """A tensor on any device (or an array, or a list) as a numpy array on the CPU."""
+    return (x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)).astype(dtype)
 
 
 def _top(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     """(confidence of the top class, whether it is right), per item."""
-    p, y = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    p, y = _numpy(probs, np.float64), _numpy(labels, np.int64)
     if p.ndim != 2 or len(p) != len(y):
         raise ValueError(f"probs must be items x classes with one label per item: got probs of shape {p.shape} "
                          f"and {len(y)} labels. Pass softmax(logits, -1), not the logits or the predicted labels.")
@@ -41,15 +48,11 @@ def _top(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     return p.max(1), (p.argmax(1) == y).astype(np.float64)
 
 
-def _ece_rows(conf: np.ndarray, correct: np.ndarray, bins: int) -> np.ndarray:
-    """The debiased ECE of each row of ``conf`` / ``correct`` (resamples x items), all rows at once.
-
-    In each bin the gap is the mean of (right - confidence). Its absolute value is biased upwards:
-    noise alone makes it positive (a perfectly calibrated model scores about 0.07 on 170 items). As
-    in Kumar et al. (2019), the bin's squared gap is debiased by subtracting the sampling variance of
-    its mean; the square root of what is left (at least 0) is the bin's gap.
-    """
-    rows, n = conf.shape
+def _bins(conf: np.ndarray, correct: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row (resamples x items) and bin: the count, the mean gap (right - confidence), and the
+    squared gap with the sampling variance of its mean subtracted: an unbiased estimate of the bin's
+    true squared gap (Kumar et al., 2019). Empty and one-item bins get 0."""
+    rows = conf.shape[0]
     which = (np.minimum((conf * bins).astype(int), bins - 1) + bins * np.arange(rows)[:, None]).ravel()
     gap = (correct - conf).ravel()
 
@@ -60,19 +63,41 @@ def _ece_rows(conf: np.ndarray, correct: np.ndarray, bins: int) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
         variance_of_mean = (squares / count - mean**2) / np.maximum(count - 1, 1)
-        debiased = np.where(count > 1, np.maximum(mean**2 - variance_of_mean, 0.0), 0.0)
-    return (count * np.sqrt(debiased)).sum(1) / n
+        unbiased_square = np.where(count > 1, mean**2 - variance_of_mean, 0.0)
+    return count, np.nan_to_num(mean), unbiased_square
 
 
-def _resamples(n: int, resamples: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+def _ece_rows(conf: np.ndarray, correct: np.ndarray, bins: int) -> np.ndarray:
+    """The noise-corrected ECE of each row of ``conf`` / ``correct`` (resamples x items), all at once.
+
+    A bin's plain gap |mean(right - confidence)| counts the sampling noise of that mean as error, so a
+    perfectly calibrated model scores above 0. Here each bin's gap is the square root of its unbiased
+    squared gap (:func:`_bins`), floored at 0. That removes the upward bias near 0 and leans low where
+    the gap is about the size of the noise (docs/design.md has both, measured).
+    """
+    count, _, square = _bins(conf, correct, bins)
+    return (count * np.sqrt(np.maximum(square, 0.0))).sum(1) / conf.shape[1]
+
+
+def _squared_rows(conf: np.ndarray, correct: np.ndarray, bins: int) -> np.ndarray:
+    """The unbiased squared calibration error of each row: the bins' unbiased squared gaps, weighted by
+    their share of the items. It can come out below 0 by chance; its expectation is the true value."""
+    count, _, square = _bins(conf, correct, bins)
+    return (count * square).sum(1) / conf.shape[1]
+
+
+def _bootstrap(statistic: Any, n: int, resamples: int, seed: int) -> np.ndarray:
+    """``statistic(idx)`` for ``resamples`` resamples of ``n`` items (rows of indices), a chunk at a time."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([statistic(rng.integers(0, n, size=(min(CHUNK, resamples - done), n)))
+                           for done in range(0, resamples, CHUNK)])
 
 
 def _interval(value: float, draws: np.ndarray, confidence: float) -> tuple[float, float]:
     """``value`` plus or minus the larger of the bootstrap's two tails.
 
-    Neither the percentile interval nor its mirror image (the basic bootstrap) covers an ECE near 0 and
-    one near 0.15 alike; the wider of the two does (coverage 94-97% in docs/design.md's simulation).
+    The percentile interval misses an ECE near 0 (every resample adds noise), its mirror image (the
+    basic bootstrap) misses larger ones; the wider of the two covers both (``bench/ece_coverage.py``).
     """
     tail = (1 - confidence) / 2
     low, high = np.quantile(draws, [tail, 1 - tail])
@@ -83,7 +108,7 @@ def _interval(value: float, draws: np.ndarray, confidence: float) -> tuple[float
 @dataclass(frozen=True)
 class Reliability:
     """Per confidence bin: the items' mean confidence, their accuracy and their count (NaN where empty),
-    and the (debiased) ECE of them all."""
+    and the (noise-corrected) ECE of them all."""
 
     edges: np.ndarray
     confidence: np.ndarray
@@ -109,22 +134,24 @@ def reliability(probs: Any, labels: Any, bins: int = BINS) -> Reliability:
 
 def ece(probs: Any, labels: Any, bins: int = BINS, confidence: float = 0.95, resamples: int = RESAMPLES,
         seed: int = 0) -> Estimate:
-    """The expected calibration error (debiased per bin, see :func:`_ece_rows`) with a 95% bootstrap
-    interval over the test items. To compare two models, use :func:`compare_ece` on the same items.
+    """The expected calibration error (noise-corrected per bin, see :func:`_ece_rows`) with a 95%
+    bootstrap interval over the test items. To compare two models, use :func:`compare_ece` on the same
+    items.
 
     >>> print(ece(probs, labels))            # the ECE [low, high] on n items
     """
     conf, correct = _top(probs, labels)
     value = float(_ece_rows(conf[None], correct[None], bins)[0])
-    idx = _resamples(len(conf), resamples, seed)
-    low, high = _interval(value, _ece_rows(conf[idx], correct[idx], bins), confidence)
+    draws = _bootstrap(lambda idx: _ece_rows(conf[idx], correct[idx], bins), len(conf), resamples, seed)
+    low, high = _interval(value, draws, confidence)
     low = max(low, 0.0)  # an error is never negative
     return Estimate(value, low, high, len(conf))
 
 
 @dataclass(frozen=True)
 class ECEComparison:
-    """The ECE of two sets of probabilities on the same items, and A's ECE minus B's with its interval."""
+    """Two sets of probabilities on the same items: each one's ECE with its interval, and the verdict
+    from the paired difference (A - B) of their unbiased squared calibration errors."""
 
     names: tuple[str, str]
     a: Estimate
@@ -135,7 +162,8 @@ class ECEComparison:
 
     @property
     def verdict(self) -> str:
-        """Lower ECE is better: ``"<A> better calibrated"`` if the whole interval is below 0, and so on."""
+        """The lower error is better: ``"<B> better calibrated"`` if the whole interval of A - B is above
+        0, ``"<A> better calibrated"`` if below, else ``"can't tell at this size"``."""
         if self.high < 0:
             return f"{self.names[0]} better calibrated"
         if self.low > 0:
@@ -143,25 +171,33 @@ class ECEComparison:
         return "can't tell at this size"
 
     def __str__(self) -> str:
-        return (f"ECE {self.names[0]} {self.a.value:.3f} vs {self.names[1]} {self.b.value:.3f}: difference "
-                f"{self.difference:+.3f} [{self.low:+.3f}, {self.high:+.3f}] (paired bootstrap over {self.a.n} "
-                f"items) -> {self.verdict}")
+        return (f"ECE {self.names[0]} {self.a.value:.3f} vs {self.names[1]} {self.b.value:.3f}; squared "
+                f"calibration error, difference {self.difference:+.4f} [{self.low:+.4f}, {self.high:+.4f}] "
+                f"(paired bootstrap over {self.a.n} items) -> {self.verdict}")
 
 
 def compare_ece(a_probs: Any, b_probs: Any, labels: Any, names: Sequence[str] = ("A", "B"), bins: int = BINS,
                 confidence: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> ECEComparison:
-    """Two models' (or one model's before and after) ECE on the same items, *paired*: every bootstrap
-    resample draws the same items for both, so the interval of the difference holds test sampling only once.
+    """Two models' (or one model's before and after) calibration on the same items, *paired*.
+
+    Each gets its :func:`ece`. The verdict comes from the difference of their *squared* calibration
+    errors, whose per-bin estimate is unbiased (:func:`_bins`), so the difference is too; its interval
+    is the same wider-tail bootstrap as :func:`ece`'s, on the same resampled items for both arms. The
+    noise-corrected ECE leans low by different amounts for the two arms, so an interval of *its*
+    difference misses the truth far more often (``bench/ece_coverage.py`` measures both).
 
     >>> print(compare_ece(before, after, labels, names=("uncalibrated", "temperature-scaled")))
     """
     (ca, ka), (cb, kb) = _top(a_probs, labels), _top(b_probs, labels)
     a, b = ece(a_probs, labels, bins, confidence, resamples, seed), ece(b_probs, labels, bins, confidence, resamples,
                                                                        seed)
-    idx = _resamples(len(ca), resamples, seed)
-    draws = _ece_rows(ca[idx], ka[idx], bins) - _ece_rows(cb[idx], kb[idx], bins)
-    low, high = _interval(a.value - b.value, draws, confidence)
-    return ECEComparison((str(names[0]), str(names[1])), a, b, a.value - b.value, low, high)
+
+    def difference(idx: np.ndarray) -> np.ndarray:  # the same resampled items for both arms
+        return _squared_rows(ca[idx], ka[idx], bins) - _squared_rows(cb[idx], kb[idx], bins)
+
+    value = float(_squared_rows(ca[None], ka[None], bins)[0] - _squared_rows(cb[None], kb[None], bins)[0])
+    low, high = _interval(value, _bootstrap(difference, len(ca), resamples, seed), confidence)
+    return ECEComparison((str(names[0]), str(names[1])), a, b, value, float(low), float(high))
 
 
 def fit_temperature(logits: Any, labels: Any) -> float:
@@ -174,8 +210,7 @@ def fit_temperature(logits: Any, labels: Any) -> float:
     """
     from scipy.optimize import minimize_scalar
 
-    z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    z, y = torch.from_numpy(_numpy(logits, np.float64)), torch.from_numpy(_numpy(labels, np.int64))
     if z.ndim != 2 or len(z) != len(y):
         raise ValueError(f"logits must be items x classes with one label per item: got {tuple(z.shape)} and "
                          f"{len(y)} labels.")
@@ -183,6 +218,10 @@ def fit_temperature(logits: Any, labels: Any) -> float:
     def nll(log_t: float) -> float:
         return float(torch.nn.functional.cross_entropy(z / np.exp(log_t), y))
 
-    best = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
-                           options={"xatol": 1e-5})  # the cross-entropy is convex in 1 / T
+    low, high = np.log(0.05), np.log(20.0)
+    best = minimize_scalar(nll, bounds=(low, high), method="bounded", options={"xatol": 1e-5})
+    if min(nll(low), nll(high)) <= best.fun + 1e-9:  # as good at a bound: the cross-entropy has no minimum inside
+        raise ValueError(f"The best temperature is at the search's bound ({np.exp(best.x):.3g}): on these "
+                         f"{len(y)} validation items the cross-entropy keeps falling (all right and ever more "
+                         "confident, or all wrong). Fit it on more validation items, or on ones the model errs on.")
     return float(np.exp(best.x))

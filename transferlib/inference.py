@@ -14,8 +14,10 @@ stores tensors and text only, so loading a file can never run code hidden in it.
 from __future__ import annotations
 
 import json
+import math
 import os
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
@@ -40,7 +42,7 @@ class Prediction:
     label: str
     probability: float
     source: str
-    probabilities: dict[str, float] = field(repr=False)
+    probabilities: dict[str, float]
 
     def __repr__(self) -> str:
         return f"Prediction(label={self.label!r}, probability={self.probability:.3f}, source={self.source!r})"
@@ -82,18 +84,47 @@ def save_for_inference(path: str | Path, model: Classifier, classes: Sequence[st
     if len(classes) != model.num_classes:
         raise ValueError(f"{len(classes)} class names for a model with {model.num_classes} outputs. Pass the "
                          "training data's classes (dataset.classes), in the order of the labels.")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, not {temperature}: it divides the logits.")
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise ValueError(f"temperature must be a positive number, not {temperature}: it divides the logits "
+                         "(fit_temperature() on validation logits gives one).")
     config = {"arch": arch, "num_classes": model.num_classes, **_head_shape(model.head),
               "classes": [str(c) for c in classes], "preprocessing": _preprocessing(weights, size),
               "temperature": float(temperature)}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _check_rebuilds(config, state)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(state, tmp, metadata={"format": INFERENCE_FORMAT, "transferlib": json.dumps(config)})
-    os.replace(tmp, path)  # never leave half a file behind
+    try:
+        save_file(state, tmp, metadata={"format": INFERENCE_FORMAT, "transferlib": json.dumps(config)})
+        os.replace(tmp, path)  # never leave half a file behind
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def _rebuild(config: dict[str, Any]) -> Classifier:
+    """The architecture ``config`` describes, with random weights."""
+    model, _ = build_classifier(config["arch"], config["num_classes"], config["hidden"], config["dropout"],
+                                pretrained=False)
+    return model
+
+
+def _check_rebuilds(config: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """Refuse to write a file load_predictor could not load: the rebuilt model must have the same tensors."""
+    try:
+        rebuilt = _rebuild(config).state_dict()
+    except (KeyError, ValueError) as err:  # not an image model of list_models()
+        raise ValueError(f"arch={config['arch']!r} is not an image model load_predictor can rebuild "
+                         f"({str(err).splitlines()[0][:120]}). Use a name from list_models().") from None
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    if shapes != {k: tuple(v.shape) for k, v in rebuilt.items()}:
+        differ = sorted(k for k in set(shapes) ^ set(rebuilt) | {k for k in shapes.keys() & rebuilt.keys()
+                                                                if shapes[k] != tuple(rebuilt[k].shape)})
+        raise ValueError(f"This model is not build_classifier({config['arch']!r}, {config['num_classes']}, "
+                         f"hidden={config['hidden']}) (first differences: {', '.join(differ[:3])}), so "
+                         "load_predictor could not rebuild it. Save it with safetensors.torch.save_file and "
+                         "rebuild it yourself.")
 
 
 class Predictor:
@@ -109,11 +140,15 @@ class Predictor:
 
         self.model, self.config = model, config
         self.classes: list[str] = list(config["classes"])
-        self.temperature = float(config["temperature"])
         p = config["preprocessing"]
         self.transform = v2.Compose([ToRGB(), ImageClassification(
             crop_size=p["crop_size"], resize_size=p["resize_size"], mean=p["mean"], std=p["std"],
             interpolation=InterpolationMode(p["interpolation"]))])
+
+    @property
+    def temperature(self) -> float:
+        """What the logits are divided by before the softmax (saved with the model)."""
+        return float(self.config["temperature"])
 
     def probabilities(self, images: Any, batch_size: int = 32) -> tuple[list[str], torch.Tensor]:
         """(sources, an N x classes tensor of probabilities, on the CPU) for ``images``."""
@@ -161,8 +196,7 @@ def load_predictor(path: str | Path, device: torch.device | str = "cpu") -> Pred
                          f"{meta.get('format')!r}). Save it with save_for_inference(), or load the weights with "
                          "safetensors.torch.load_file() into a model you build yourself.")
     config = json.loads(meta["transferlib"])
-    model, _ = build_classifier(config["arch"], config["num_classes"], config["hidden"], config["dropout"],
-                                pretrained=False)
+    model = _rebuild(config)
     model.load_state_dict(load_file(str(path)))
     return Predictor(model.eval().to(device), config)
 
@@ -191,10 +225,13 @@ def _gather(images: Any) -> list[tuple[str, Image.Image | str]]:
     if isinstance(images, (str, Path)):
         path = Path(images)
         if path.is_dir():
-            files = list_images(path)
+            skipped: Counter = Counter()
+            files = list_images(path, skipped)
             if not files:
-                raise FileNotFoundError(f"{path} holds no images PIL can read (.jpg, .png, .webp...). Put the "
-                                        "images to classify in it, or pass the image files themselves.")
+                found = f" (it has {', '.join(f'{n} {kind}' for kind, n in skipped.most_common())})" if skipped else ""
+                raise FileNotFoundError(f"{path} holds no images PIL can read (.jpg, .png, .webp...){found}. Put the "
+                                        "images to classify in it (convert .heic photos to JPEG), or pass the "
+                                        "image files themselves.")
             return [(f, f) for f in files]
         if not path.exists():
             raise FileNotFoundError(f"No image at {path}. Check the name (relative paths start from "

@@ -61,11 +61,23 @@ class ImageFiles(Dataset):
         return f"{type(self).__name__}({self.root!r}, n={len(self)}, classes={self.classes})"
 
 
-def _image_extensions() -> set[str]:
-    """Every extension PIL can open (.jpg, .jfif, .png, .gif, .webp, .tif...), lower-case."""
-    from PIL import Image
+NOT_PIXELS = {"MPEG", "EPS"}  # PIL identifies these but cannot decode them (EPS needs Ghostscript)
 
-    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+def _image_extensions() -> set[str]:
+    """Every extension PIL can decode (.jpg, .jfif, .png, .gif, .webp, .tif...), lower-case. Formats PIL
+    only identifies (HDF5, GRIB, BUFR, WMF stubs; MPEG; EPS) are left out: a results.h5 or a clip.mpg
+    beside the photos is skipped, not an error when its turn comes."""
+    import inspect
+
+    from PIL import Image, ImageFile
+
+    def decodes(fmt: str) -> bool:
+        factory = Image.OPEN[fmt][0]
+        stub = inspect.isclass(factory) and issubclass(factory, ImageFile.StubImageFile)
+        return not stub and fmt not in NOT_PIXELS
+
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN and decodes(fmt)}
 
 
 def _not_a_class(name: str) -> bool:
@@ -98,12 +110,13 @@ def _scan_class(folder: Path, extensions: set[str], skipped: Counter) -> list[st
     return found
 
 
-def list_images(folder: str | Path) -> list[str]:
-    """The image files under ``folder`` (sub-folders too), sorted; hidden files and other files skipped.
+def list_images(folder: str | Path, skipped: Counter | None = None) -> list[str]:
+    """The image files under ``folder`` (sub-folders too), sorted. Hidden files and files that are not
+    images are left out, and counted by kind in ``skipped`` if one is given.
 
     >>> list_images("holiday_photos")[:2]
     """
-    return _scan_class(Path(folder), _image_extensions(), Counter())
+    return _scan_class(Path(folder), _image_extensions(), Counter() if skipped is None else skipped)
 
 
 def load_image_folder(root: str | Path, transform: Callable | None = None) -> ImageFiles:
