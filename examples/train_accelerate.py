@@ -13,27 +13,18 @@ changes from the one-process loop are marked with the word accelerate in a comme
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch.nn.functional as F
 from accelerate import Accelerator, DataLoaderConfiguration
 from torch.utils.data import DataLoader
-from train_ddp import WEIGHTS, photo_model, photos
+from train_ddp import WEIGHTS, arguments, photo_model, photos
 
 import transferlib as tl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--global-batch", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--blocks", type=int, default=2)
-    parser.add_argument("--size", type=int, default=160)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="cuda: one GPU per process")
     args = parser.parse_args()
 
@@ -44,7 +35,7 @@ def main() -> None:
     classes, train = photos(args.seed, args.size, args.limit)
     model = photo_model(args.seed, args.blocks)
     loader = DataLoader(train, batch_size=args.global_batch // world, shuffle=True, drop_last=True)
-    optimizer = tl.make_optimizer(model, lr=args.lr, kind="sgd")
+    optimizer = tl.make_optimizer(model, lr=args.lr, kind=args.optimizer)
     net, optimizer, loader = accelerator.prepare(model, optimizer, loader)  # accelerate
     start, steps = time.perf_counter(), 0
     for epoch in range(args.epochs):

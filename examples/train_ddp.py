@@ -60,8 +60,9 @@ def photo_model(seed: int, blocks: int) -> tl.Classifier:
     return model.eval()  # BatchNorm statistics and dropout fixed: see the module's docstring
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str) -> argparse.ArgumentParser:
+    """The options of this script and of train_accelerate.py: the same run, launched two ways."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", required=True, help="where rank 0 saves the model (.safetensors)")
     parser.add_argument("--global-batch", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=3)
@@ -71,7 +72,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=160, help="image size in pixels")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N photos only (tests)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0]).parse_args()
 
     distributed = "WORLD_SIZE" in os.environ                    # DDP: set by torchrun
     if distributed:

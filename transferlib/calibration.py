@@ -140,12 +140,15 @@ def ece(probs: Any, labels: Any, bins: int = BINS, confidence: float = 0.95, res
 
     >>> print(ece(probs, labels))            # the ECE [low, high] on n items
     """
-    conf, correct = _top(probs, labels)
+    return _ece(*_top(probs, labels), bins, confidence, resamples, seed)
+
+
+def _ece(conf: np.ndarray, correct: np.ndarray, bins: int, confidence: float, resamples: int,
+         seed: int) -> Estimate:
     value = float(_ece_rows(conf[None], correct[None], bins)[0])
     draws = _bootstrap(lambda idx: _ece_rows(conf[idx], correct[idx], bins), len(conf), resamples, seed)
     low, high = _interval(value, draws, confidence)
-    low = max(low, 0.0)  # an error is never negative
-    return Estimate(value, low, high, len(conf))
+    return Estimate(value, max(low, 0.0), high, len(conf))  # an error is never negative
 
 
 @dataclass(frozen=True)
@@ -189,8 +192,7 @@ def compare_ece(a_probs: Any, b_probs: Any, labels: Any, names: Sequence[str] = 
     >>> print(compare_ece(before, after, labels, names=("uncalibrated", "temperature-scaled")))
     """
     (ca, ka), (cb, kb) = _top(a_probs, labels), _top(b_probs, labels)
-    a, b = ece(a_probs, labels, bins, confidence, resamples, seed), ece(b_probs, labels, bins, confidence, resamples,
-                                                                       seed)
+    a, b = _ece(ca, ka, bins, confidence, resamples, seed), _ece(cb, kb, bins, confidence, resamples, seed)
 
     def difference(idx: np.ndarray) -> np.ndarray:  # the same resampled items for both arms
         return _squared_rows(ca[idx], ka[idx], bins) - _squared_rows(cb[idx], kb[idx], bins)

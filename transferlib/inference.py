@@ -28,7 +28,8 @@ from torch import nn
 
 from .devices import device_of, mode
 from .heads import Classifier, build_classifier
-from .transforms import ToRGB, open_rgb
+from .models import Weights
+from .transforms import image_transform, open_rgb
 
 __all__ = ["save_for_inference", "load_predictor", "predict", "Predictor", "Prediction", "INFERENCE_FORMAT"]
 
@@ -49,7 +50,8 @@ class Prediction:
 
 
 def _preprocessing(weights: Any, size: int | None) -> dict[str, Any]:
-    """What :func:`~transferlib.transforms.image_transform` does for ``weights`` at ``size``, as numbers."""
+    """What :func:`~transferlib.transforms.image_transform` does for ``weights`` at ``size``, as numbers;
+    :class:`Predictor` turns them back into ``image_transform(Weights(...))``."""
     ref = weights.transforms()
     return {"resize_size": size or ref.resize_size[0], "crop_size": size or ref.crop_size[0],
             "mean": list(ref.mean), "std": list(ref.std), "interpolation": ref.interpolation.value}
@@ -135,15 +137,11 @@ class Predictor:
     """
 
     def __init__(self, model: Classifier, config: dict[str, Any]) -> None:
-        from torchvision.transforms import InterpolationMode, v2
-        from torchvision.transforms._presets import ImageClassification
-
         self.model, self.config = model, config
         self.classes: list[str] = list(config["classes"])
-        p = config["preprocessing"]
-        self.transform = v2.Compose([ToRGB(), ImageClassification(
-            crop_size=p["crop_size"], resize_size=p["resize_size"], mean=p["mean"], std=p["std"],
-            interpolation=InterpolationMode(p["interpolation"]))])
+        p = config["preprocessing"]  # the training preprocessing, through the same image_transform
+        self.transform = image_transform(Weights(config["arch"], tuple(p["mean"]), tuple(p["std"]),
+                                                 p["resize_size"], p["crop_size"], p["interpolation"]))
 
     @property
     def temperature(self) -> float:
