@@ -14,8 +14,10 @@ FAST_SEED = 1  # the fast-mode runs in CI use another seed than the stored learn
 
 
 def load_script(name: str):
-    """scripts/<name>.py as a module (the scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    """scripts/<name>.py, or a path under the repository such as bench/x.py, as a module (the scripts
+    are not a package)."""
+    path = ROOT / name if name.endswith(".py") else ROOT / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(Path(name).stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

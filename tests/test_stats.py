@@ -91,3 +91,89 @@ def test_choosing_on_a_test_split_is_refused_and_on_validation_allowed():
             choose([1, 2, 3], score, bad)
     assert choose([1, 2, 3], score, val) == 2
     assert tl.role_of(tl.k_shot(rest, 5)) == "train" and tl.role_of(val) == "validation"
+
+
+def _bench():
+    from helpers import load_script
+    return load_script("bench/stats_coverage.py")
+
+
+@pytest.mark.parametrize("seeds, spread", [(3, 0.05), (5, 0.025), (1, 0.05)])
+def test_several_seeds_cover_the_recipe_and_one_seed_covers_its_models(seeds, spread):
+    """A small run of bench/stats_coverage.py: the course's largest seed spread, 3 seeds, no true
+    difference. The bootstrap that resampled 3 seeds covered 85% here and called 15% false winners."""
+    bench = _bench()
+    row = bench.run_setting(seeds, 200, spread, 0.0, trials=300, rng=np.random.default_rng(seeds), resamples=300)
+    assert row["coverage"] >= 0.92 and row["false"] <= 0.065, row
+    if seeds == 1:  # the same interval read as a claim about the recipe: what it must not be
+        assert row["recipe coverage"] < 0.85, row
+
+
+def test_the_seed_interval_p_value_agrees_with_its_interval():
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        a = rng.random((3, 120)) < rng.uniform(0.6, 0.9)
+        b = rng.random((3, 120)) < rng.uniform(0.6, 0.9)
+        result = compare(a, b)
+        assert (result.p_value < 0.05) == (result.low > 0 or result.high < 0), result
+        assert result.low <= result.difference <= result.high
+
+
+def test_equivalence_needs_a_declared_margin_and_a_narrow_interval():
+    rng = np.random.default_rng(0)
+    u = rng.random(3_000)
+    a, b = u < 0.80, (u < 0.79) | ((u > 0.95) & (u < 0.955))   # 30 vs 15 disagreements on 3,000 items
+    assert compare(a, b).verdict == "can't tell at this size"            # no margin: never "equivalent"
+    assert compare(a, b, margin=0.02).verdict == "equivalent within ±0.020"
+    assert compare(a, b, margin=0.02).equivalent and compare(a, b, margin=0.02).noninferior
+    small = compare(a[:100], b[:100], margin=0.02)                       # 100 items: too few to show it
+    assert small.verdict == "can't tell at this size" and not small.equivalent
+    assert "could detect a difference of" in str(small) and "margin ±0.020 (declared)" in str(small)
+    clear = compare(u < 0.9, u < 0.6, margin=0.02)                        # ahead beats equivalent
+    assert clear.verdict == "A ahead" and not clear.equivalent
+    with pytest.raises(ValueError, match="margin"):
+        compare(a, b, margin=2)
+
+
+def test_the_detectable_difference_is_found_80_percent_of_the_time():
+    rng = np.random.default_rng(5)
+    n, rate = 300, 0.2
+    d = tl.stats.detectable_difference(rate, n)
+    found = 0
+    for _ in range(400):  # A wins a (rate + d) / 2 share of the items, B a (rate - d) / 2 share
+        u = rng.random(n)
+        a, b = u < (rate + d) / 2, (u >= (rate + d) / 2) & (u < rate)
+        found += compare(a, b, resamples=300).verdict == "A ahead"
+    assert 0.70 <= found / 400 <= 0.90, (d, found)
+    needed = tl.stats.items_needed(d, rate)
+    assert abs(needed - n) / n < 0.05, needed                            # the inverse of detectable_difference
+    assert compare(a, b).detectable == pytest.approx(tl.stats.detectable_difference(((a != b).mean()), n))
+
+
+def test_holm_controls_many_verdicts_and_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+    rng = np.random.default_rng(2)
+    base = rng.random(400)
+    arms = [base < 0.8] + [(base < 0.8) ^ (rng.random(400) < 0.06) for _ in range(6)]
+    raw = [compare(arms[0], arm, names=("ref", f"arm{i}")) for i, arm in enumerate(arms[1:])]
+    raw.append(compare(np.r_[np.ones(9), np.zeros(391)], np.zeros(400)))   # 9 vs 0: p = 0.004 alone
+    adjusted = tl.stats.holm(raw)
+    assert [c.p_value for c in adjusted] == pytest.approx(multipletests([c.p_value for c in raw], method="holm")[1])
+    assert raw[-1].verdict == "A ahead" and adjusted[-1].verdict == "A ahead"  # 0.004 * 7 < 0.05 still
+    assert all(c.family == "Holm over 7" for c in adjusted) and "Holm over 7" in str(adjusted[0])
+    for before, after in zip(raw, adjusted):
+        assert after.high - after.low >= before.high - before.low - 1e-12  # never narrower
+        if after.verdict.endswith("ahead"):
+            assert after.p_value < 0.05
+    many = [compare(np.r_[np.ones(7), np.zeros(93)], np.zeros(100))] * 10  # p = 0.016 ten times
+    assert many[0].verdict == "A ahead"
+    assert all(c.verdict == "can't tell at this size" for c in tl.stats.holm(many))
+
+
+def test_choose_says_when_its_choice_is_on_the_edge_of_the_grid(capsys):
+    val = tl.split_per_class(tl.load_dataset("digits", "train"), 10)[0]
+    assert choose([1e-4, 1e-3, 1e-2], lambda lr, v: lr, val) == 1e-2
+    assert "largest of 3 values" in capsys.readouterr().out
+    assert choose([1e-4, 1e-3, 1e-2], lambda lr, v: -abs(lr - 1e-3), val) == 1e-3
+    assert choose(["a", "b", "c"], lambda o, v: o == "c", val) == "c"
+    assert capsys.readouterr().out == ""
