@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 
@@ -156,3 +157,28 @@ def test_fingerprint_of_a_bfloat16_model():
 
     net = torch.nn.Linear(3, 2).to(torch.bfloat16)
     assert len(fingerprint(net)) == 64
+
+
+def test_a_few_shot_probe_chooses_C_inside_its_own_labels():
+    from sklearn.linear_model import LogisticRegression
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [3, 10, 10])                 # the rarest class has 3: 3 folds, not 5
+    x = rng.normal(size=(23, 8))
+    x[:, 0] += 2 * y                                      # one informative feature
+    probe = tl.fit_probe((x, y), Cs=(0.001, 1.0))
+    scores = {}
+    for C in (0.001, 1.0):                                # 3 stratified folds by hand, scaled inside each
+        right = []
+        for fold in range(3):
+            held = np.concatenate([np.flatnonzero(y == c)[fold::3] for c in range(3)])
+            held = np.isin(np.arange(23), held)
+            mu, sd = x[~held].mean(0), x[~held].std(0)
+            lr = LogisticRegression(C=C, max_iter=5000).fit((x[~held] - mu) / sd, y[~held])
+            right.append(lr.score((x[held] - mu) / sd, y[held]))
+        scores[C] = np.mean(right)
+    assert set(probe.val_scores) == {0.001, 1.0} and len(probe[-1].coef_) == 3
+    assert probe.C == 1.0 and scores[1.0] > scores[0.001]  # the informative feature needs weak regularisation
+    refit = LogisticRegression(C=probe.C, max_iter=5000).fit((x - x.mean(0)) / x.std(0), y)
+    assert np.allclose(probe[0].mean_, x.mean(0)) and np.allclose(probe[-1].coef_, refit.coef_, atol=1e-4)
+    with pytest.raises(ValueError, match="at least 2 of every class"):
+        tl.fit_probe((x[:4], np.array([0, 1, 2, 2])))

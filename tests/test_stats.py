@@ -117,6 +117,9 @@ def test_the_seed_interval_p_value_agrees_with_its_interval():
         result = compare(a, b)
         assert (result.p_value < 0.05) == (result.low > 0 or result.high < 0), result
         assert result.low <= result.difference <= result.high
+        if 1e-9 < result.p_value < 1:      # the p-value is the level at which the interval touches 0
+            edge = result.at(1 - result.p_value)
+            assert min(abs(edge.low), abs(edge.high)) < 1e-6, (result.p_value, edge.low, edge.high)
 
 
 def test_equivalence_needs_a_declared_margin_and_a_narrow_interval():
@@ -128,11 +131,29 @@ def test_equivalence_needs_a_declared_margin_and_a_narrow_interval():
     assert compare(a, b, margin=0.02).equivalent and compare(a, b, margin=0.02).noninferior
     small = compare(a[:100], b[:100], margin=0.02)                       # 100 items: too few to show it
     assert small.verdict == "can't tell at this size" and not small.equivalent
-    assert "could detect a difference of" in str(small) and "margin ±0.020 (declared)" in str(small)
+    assert "could detect a difference of" in str(small) and "margin ±0.020, declared" in str(small)
     clear = compare(u < 0.9, u < 0.6, margin=0.02)                        # ahead beats equivalent
-    assert clear.verdict == "A ahead" and not clear.equivalent
+    assert clear.verdict == "A ahead" and not clear.equivalent and clear.noninferior
+    worse = compare(u < 0.6, u < 0.9, margin=0.02)                        # far behind: not non-inferior
+    assert worse.verdict == "B ahead" and not worse.noninferior and not worse.equivalent
+    rest = np.zeros(3_000 - 230)                                          # 100 vs 130 disagreements
+    slightly = compare(np.r_[np.ones(100), np.zeros(130), rest], np.r_[np.zeros(100), np.ones(130), rest],
+                       margin=0.019)
+    assert slightly.low < -0.019 < slightly.tost[0]      # TOST reads the 90% interval, not the 95% one
+    assert slightly.noninferior and slightly.equivalent
+
+
+def test_no_disagreement_on_few_items_is_not_equivalence():
+    same = np.r_[np.ones(30), np.zeros(4)]
+    one_run = compare(same, same, margin=0.02)                           # 34 items, never disagreeing
+    assert one_run.verdict == "can't tell at this size" and not one_run.noninferior
+    assert one_run.tost[1] > 0.05 and one_run.detectable > 0.05
+    seeds = compare(np.stack([same] * 3), np.stack([same] * 3), margin=0.02)
+    assert seeds.verdict == "can't tell at this size" and seeds.detectable > 0.05
+    big = np.r_[np.ones(2_700), np.zeros(300)]                            # 3,000 items agreeing: that is evidence
+    assert compare(big, big, margin=0.02).verdict == "equivalent within ±0.020"
     with pytest.raises(ValueError, match="margin"):
-        compare(a, b, margin=2)
+        compare(big, big, margin=2)
 
 
 def test_the_detectable_difference_is_found_80_percent_of_the_time():
@@ -148,6 +169,13 @@ def test_the_detectable_difference_is_found_80_percent_of_the_time():
     needed = tl.stats.items_needed(d, rate)
     assert abs(needed - n) / n < 0.05, needed                            # the inverse of detectable_difference
     assert compare(a, b).detectable == pytest.approx(tl.stats.detectable_difference(((a != b).mean()), n))
+    assert tl.stats.detectable_difference(0.0, 100) > 0                       # the rule of three, not 0
+    noisy = compare(rng.random((3, 300)) < 0.8, rng.random((3, 300)) < 0.8)
+    assert noisy.detectable > noisy.high - noisy.difference > 0              # with seeds too
+    with pytest.raises(ValueError, match="confidence"):
+        compare(a, b, confidence=95)
+    with pytest.raises(ValueError, match="two in all"):
+        compare(a, b, names="AB")
 
 
 def test_holm_controls_many_verdicts_and_matches_statsmodels():
@@ -168,6 +196,15 @@ def test_holm_controls_many_verdicts_and_matches_statsmodels():
     many = [compare(np.r_[np.ones(7), np.zeros(93)], np.zeros(100))] * 10  # p = 0.016 ten times
     assert many[0].verdict == "A ahead"
     assert all(c.verdict == "can't tell at this size" for c in tl.stats.holm(many))
+    # Holm, not Bonferroni: with p = 0.0001, 0.021 and 0.021, Bonferroni (0.05 / 3) calls only the first
+    def split(wins, losses):
+        rest = np.zeros(200 - wins - losses)
+        return compare(np.r_[np.ones(wins), np.zeros(losses), rest], np.r_[np.zeros(wins), np.ones(losses), rest])
+    steps = [split(14, 0), split(9, 1), split(9, 1)]
+    assert 0.05 / 3 < steps[1].p_value < 0.05 / 2
+    assert [c.verdict for c in tl.stats.holm(steps)] == ["A ahead"] * 3
+    assert [c.verdict for c in (s.at(1 - 0.05 / 3) for s in steps)] == ["A ahead", "can't tell at this size",
+                                                                        "can't tell at this size"]
 
 
 def test_choose_says_when_its_choice_is_on_the_edge_of_the_grid(capsys):

@@ -30,7 +30,8 @@ One concept per module, read in this order:
 - ``widgets``     a freeze panel and a training panel for notebooks (imported when first used)
 - ``calibration`` reliability diagrams, the expected calibration error with its interval, temperature scaling
 - ``inference``   a trained classifier as one safetensors file; predictions on a path, a PIL image or a folder
-- ``stats``       accuracies with intervals, paired comparisons and their verdicts, choosing on validation
+- ``choosing``    choices made on validation only (``tl.stats.choose``), with a note on a grid's edge
+- ``stats``       accuracies with intervals over seeds and items, paired verdicts, equivalence, power, Holm
 - ``strategy``    how ImageNet-like your data is, and the measured grid's recommendation
 """
 

@@ -106,7 +106,7 @@ def logistic_probe(train_features: torch.Tensor, train_labels: torch.Tensor, tes
     return float(probe.score(np.asarray(test_features), np.asarray(test_labels))), probe
 
 
-def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any], Cs: Sequence[float] = PROBE_CS,
+def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Sequence[float] = PROBE_CS,
               max_iter: int = 5000) -> Any:
     """A standardised logistic regression on ``train = (features, labels)`` with its ``C`` chosen on
     ``val``: scikit-learn's ``LogisticRegressionCV`` over a ``PredefinedSplit`` fits the whole path of
@@ -114,20 +114,39 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any], Cs: Sequence[float] 
     validation pair; with ``refit=False`` the model it keeps is the training pair's fit at the best ``C``.
     The features are standardised with the training pair's statistics only.
 
-    The pipeline it returns also has ``.C`` and ``.val_scores`` ({C: validation accuracy}). A test
-    split is refused as ``val`` (see :func:`transferlib.stats.choose`).
+    ``val=None``: no labels outside ``train``. ``C`` is chosen by stratified cross-validation inside
+    the training labels (as many folds as the rarest class allows, at most 5; the scaler is fitted
+    inside each fold), then the probe is refitted on all of them. This is the few-shot way: "k labels
+    per class" then counts every label the probe saw, the ones used for choosing too.
+
+    The pipeline it returns also has ``.C`` and ``.val_scores`` ({C: validation accuracy, or the mean
+    over folds}). A test split is refused as ``val`` (see :func:`transferlib.stats.choose`).
 
     >>> probe = fit_probe((train_x, train_y), val=(val_x, val_y)); probe.C, probe.predict(test_x)
+    >>> probe = fit_probe((train_x, train_y))          # C by cross-validation inside the k labels
     """
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import PredefinedSplit
-    from sklearn.pipeline import Pipeline
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.model_selection import GridSearchCV, PredefinedSplit, StratifiedKFold
+    from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    tx, ty = np.asarray(train[0]), np.asarray(train[1])
+    if val is None:
+        folds = min(5, int(np.bincount(np.unique(ty, return_inverse=True)[1]).min()))
+        if folds < 2:
+            raise ValueError("fit_probe(val=None) chooses C by cross-validation inside the training labels and "
+                             "needs at least 2 of every class; pass val=(features, labels) instead.")
+        search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter)),
+                              {"logisticregression__C": list(Cs)}, cv=StratifiedKFold(folds, shuffle=True,
+                                                                                       random_state=0))
+        probe = search.fit(tx, ty).best_estimator_
+        probe.C = float(search.best_params_["logisticregression__C"])
+        probe.val_scores = {float(c): float(v) for c, v in zip(Cs, search.cv_results_["mean_test_score"])}
+        return probe
     if role_of(val) == "test":
         raise ValueError("fit_probe() was given test features as val: C would be chosen on the test set. Extract "
                          "features of a validation split (split_per_class of the training data) instead.")
-    (tx, ty), (vx, vy) = (np.asarray(train[0]), np.asarray(train[1])), (np.asarray(val[0]), np.asarray(val[1]))
+    vx, vy = np.asarray(val[0]), np.asarray(val[1])
     scaler = StandardScaler().fit(tx)
     folds = PredefinedSplit(np.r_[np.full(len(ty), -1), np.zeros(len(vy), int)])  # train on train, score on val
     search = LogisticRegressionCV(Cs=list(Cs), l1_ratios=(0.0,), cv=folds, refit=False, scoring="accuracy",

@@ -1,5 +1,5 @@
-"""Honest comparisons: an accuracy with its interval, two arms compared on the same items, a
-verdict read off the interval (with equivalence and power), and choices made on validation only.
+"""Honest comparisons: an accuracy with its interval, two arms compared on the same items, and a
+verdict read off the interval (with equivalence and power).
 
     >>> a = evaluate(model_a, test_loader).correct         # one True/False per test item
     >>> b = evaluate(model_b, test_loader).correct         # the same items, in the same order
@@ -7,13 +7,11 @@ verdict read off the interval (with equivalence and power), and choices made on 
     >>> result = compare(a, b, names=("fine-tuned", "frozen"), margin=0.02)
     >>> result.verdict    # "fine-tuned ahead", "frozen ahead", "equivalent within ±0.020" or "can't tell..."
     >>> result.detectable                  # the smallest difference this test finds 80% of the time
-    >>> best_C = choose([0.01, 0.1, 1.0], lambda C, val: score(C, val), val_set)   # refuses a test split
+    >>> table = holm([compare(a, b), compare(a, c), ...])   # many verdicts from one experiment
 
-With several seeds, pass one row per seed (``correct[seed, item]``). The interval then covers what
-a learner gets by running the *recipe* again: another seed and other test items. Each source of
-chance gets its own Student t quantile, with the degrees of freedom of its own sample
-(``seeds - 1`` and ``items - 1``): 3 seeds give an honest, wide interval. ``bench/stats_coverage.py``
-measures it by simulation. Plain numpy and scipy underneath; Holm's correction from statsmodels.
+With several seeds, pass one row per seed (``correct[seed, item]``): the interval covers another seed
+*and* other items (a claim about the recipe), each with its own t quantile (``seeds - 1`` and
+``items - 1`` degrees of freedom; docs/design.md). ``bench/stats_coverage.py`` measures it.
 """
 
 from __future__ import annotations
@@ -21,18 +19,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-from .datasets import role_of
+from .choosing import choose
 
 __all__ = ["Estimate", "Comparison", "accuracy", "compare", "holm", "detectable_difference", "items_needed",
            "choose", "RESAMPLES", "POWER"]
 
 RESAMPLES = 10_000  # bootstrap resamples: the third decimal of an interval stops moving around here
 POWER = 0.8         # the power at which a "can't tell" says what the test could have detected
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,9 +42,7 @@ class Estimate:
     n: int
     seeds: int = 1
 
-    @property
-    def half_width(self) -> float:
-        return (self.high - self.low) / 2
+    half_width = property(lambda self: (self.high - self.low) / 2)
 
     def __str__(self) -> str:
         over = f" x {self.seeds} seeds" if self.seeds > 1 else ""
@@ -59,9 +54,8 @@ class Comparison:
     """Two arms scored on the same items: their accuracies, the difference A - B with its interval,
     a p-value, the verdict the interval supports, and the smallest difference the test could detect.
 
-    ``margin`` (declared before the run, never after) adds equivalence: a TOST at the same level,
-    i.e. the ``2 * confidence - 1`` interval inside ``±margin``. ``noninferior``: A is not worse than
-    B by ``margin`` or more (the lower end of that interval is above ``-margin``).
+    ``margin`` (declared before the run) adds equivalence, a TOST: the ``2 * confidence - 1`` interval
+    inside ``±margin``; and ``noninferior``: that interval's lower end above ``-margin``.
     """
 
     names: tuple[str, str]
@@ -76,7 +70,7 @@ class Comparison:
     margin: float | None = None
     tost: tuple[float, float] = (math.nan, math.nan)  # the 2 * confidence - 1 interval
     confidence: float = 0.95
-    family: str = ""                # "Holm, 1 of 16" when the verdict is one of many
+    family: str = ""                # "Holm over 16" when the verdict is one of many
     _at: Callable[[float], Comparison] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -102,21 +96,34 @@ class Comparison:
     def at(self, confidence: float) -> Comparison:
         """The same comparison with an interval at another ``confidence`` (Holm uses this)."""
         if self._at is None:
-            raise ValueError("This comparison was not made by compare(); it cannot be recomputed.")
+            raise ValueError("Only a comparison made by compare() can be recomputed at another confidence.")
         return self._at(confidence)
 
     def __str__(self) -> str:
         p = "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.3f}"
+        level = "" if self.confidence == 0.95 else f" ({_percent(self.confidence)} interval)"
         lines = [f"{self.names[0]} {self.a.value:.3f} vs {self.names[1]} {self.b.value:.3f}: "
-                 f"{self.difference:+.3f} [{self.low:+.3f}, {self.high:+.3f}] -> {self.verdict}",
-                 f"  {p}{', ' + self.family if self.family else ''}; {self.test}"]
+                 f"{self.difference:+.3f} [{self.low:+.3f}, {self.high:+.3f}]{level}",
+                 f"  -> {self.verdict}; {p}{', ' + self.family if self.family else ''}", f"  {self.test}"]
         if self.margin is not None:
-            lines.append(f"  margin ±{self.margin:.3f} (declared): {self.confidence * 2 - 1:.0%} interval "
-                         f"[{self.tost[0]:+.3f}, {self.tost[1]:+.3f}]")
+            lines.append(f"  margin ±{self.margin:.3f}, declared: {_percent(2 * self.confidence - 1)} interval "
+                         f"[{self.tost[0]:+.3f}, {self.tost[1]:+.3f}]"
+                         + (" (ahead, but by less than the margin)" if self.equivalent and "ahead" in lines[1] else ""))
         if self.verdict.startswith(("can't", "equivalent")) and not math.isnan(self.detectable):
             lines.append(f"  this test could detect a difference of {self.detectable:.3f} or more "
                          f"({POWER:.0%} power)")
         return "\n".join(lines)
+
+
+def _percent(level: float) -> str:
+    return f"{level:.0%}" if round(level * 100, 6).is_integer() else f"{level:.1%}"
+
+
+def _check(confidence: float, names: Sequence[str] | None = None) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence is a probability, between 0 and 1 (0.95 for 95%), not {confidence}.")
+    if names is not None and (isinstance(names, str) or len(names) != 2):
+        raise ValueError(f"names needs one name per arm, two in all, like ('fine-tuned', 'frozen'); got {names!r}.")
 
 
 def _as_rows(correct: Any) -> np.ndarray:
@@ -131,8 +138,8 @@ def _as_rows(correct: Any) -> np.ndarray:
 
 
 def _variances(rows: np.ndarray) -> tuple[float, float]:
-    """The variance of the grand mean from the test items and from the seeds, estimated apart:
-    the spread of the per-item means (over seeds) / items, and of the per-seed means / seeds."""
+    """The grand mean's variance from the items and from the seeds: the spread of the per-item means
+    (over seeds) / items, and of the per-seed means / seeds."""
     n_seeds, n = rows.shape
     items = float(rows.mean(0).var(ddof=1)) / n if n > 1 else 0.0
     seeds = float(rows.mean(1).var(ddof=1)) / n_seeds if n_seeds > 1 else 0.0
@@ -146,9 +153,7 @@ def _half_width(v_items: float, v_seeds: float, n: int, n_seeds: int, confidence
     from scipy.stats import t
 
     def q(df: int) -> float:
-        if df < 1:
-            return 0.0
-        return float(t.ppf((1 + confidence) / 2, df) + (t.ppf(power, df) if power else 0.0))
+        return float(t.ppf((1 + confidence) / 2, df) + (t.ppf(power, df) if power else 0.0)) if df >= 1 else 0.0
 
     return math.sqrt(q(n - 1) ** 2 * v_items + q(n_seeds - 1) ** 2 * v_seeds)
 
@@ -157,59 +162,49 @@ def _t_p_value(estimate: float, v_items: float, v_seeds: float, n: int, n_seeds:
     """The p-value that matches the interval: the level at which it just reaches 0."""
     from scipy.optimize import brentq
 
-    if estimate == 0:
-        return 1.0
-    if v_items + v_seeds == 0:
-        return 0.0
-    def gap(p: float) -> float:
-        return _half_width(v_items, v_seeds, n, n_seeds, 1 - p) - abs(estimate)
-    if gap(1e-12) < 0:
-        return 1e-12
-    return float(brentq(gap, 1e-12, 1 - 1e-12, xtol=1e-10))
+    if estimate == 0 or v_items + v_seeds == 0:
+        return 1.0 if estimate == 0 else 0.0
+    gap = lambda p: _half_width(v_items, v_seeds, n, n_seeds, 1 - p) - abs(estimate)  # noqa: E731
+    return 1e-12 if gap(1e-12) < 0 else float(brentq(gap, 1e-12, 1 - 1e-12, xtol=1e-10))
 
 
 def accuracy(correct: Any, confidence: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> Estimate:
     """The accuracy of per-item correctness, with a ``confidence`` interval.
 
-    One run: Wilson's score interval for a binomial proportion. The test items are a sample of all
-    the items the model could meet; with ``n`` of them, the accuracy we measure is off from the true
-    one by about ``2 * sqrt(p (1 - p) / n)`` (12 points on 34 photos, 3 points on 500 images).
-    Several seeds (one row each, the same items): the interval covers another seed *and* other
-    items (module docstring); with 3 seeds it is wide, because 3 seeds say little about a fourth.
-    ``resamples`` and ``seed`` are kept for callers of the older bootstrap and are not used.
+    One run: Wilson's score interval. The test items are a sample of all the items the model could
+    meet; with ``n`` of them, the accuracy we measure is off from the true one by about
+    ``2 * sqrt(p (1 - p) / n)`` (12 points on 34 photos, 3 points on 500 images). Several seeds (one
+    row each, the same items): the interval covers another seed too; with 3 seeds it is wide.
+    ``resamples`` and ``seed`` are not used (kept for callers of the older bootstrap).
 
     >>> print(accuracy(evaluate(model, test_loader).correct))
     """
     from scipy.stats import binomtest
 
+    _check(confidence)
     rows = _as_rows(correct)
     n_seeds, n = rows.shape
     value = float(rows.mean())
     if n_seeds == 1:
         ci = binomtest(int(rows.sum()), n).proportion_ci(confidence, method="wilson")
         return Estimate(value, float(ci.low), float(ci.high), n)
-    half = _half_width(*_variances(rows), n, n_seeds, confidence)
+    v_items, v_seeds = _variances(rows)
+    shrunk = (rows.sum() + 2) / (rows.size + 4)  # Agresti-Coull: never a zero variance at 0% or 100%
+    half = _half_width(max(v_items, shrunk * (1 - shrunk) / rows.size), v_seeds, n, n_seeds, confidence)
     return Estimate(value, max(0.0, value - half), min(1.0, value + half), n, n_seeds)
 
 
 def _bootstrap_differences(diff: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """Mean difference on ``resamples`` resamples of the items (one run)."""
+    """Mean difference on ``resamples`` resamples of the items (one run), in chunks of 500 (a few MB)."""
     rng = np.random.default_rng(seed)
-    out = np.empty(resamples)
-    for start in range(0, resamples, 500):  # in chunks: 500 x 2,000 items stays a few MB
-        size = min(500, resamples - start)
-        out[start:start + size] = diff[rng.integers(0, diff.size, (size, diff.size))].mean(1)
-    return out
+    return np.concatenate([diff[rng.integers(0, diff.size, (min(500, resamples - s), diff.size))].mean(1)
+                           for s in range(0, resamples, 500)])
 
 
 def _exact_paired(only_a: int, only_b: int, n: int, confidence: float) -> tuple[float, float, float]:
-    """One run: McNemar's exact p-value and the interval of the difference from the same test.
-
-    Given the ``only_a + only_b`` items the arms disagree on, the share A wins has a Clopper-Pearson
-    interval; the difference is ``(2 * share - 1) * disagreements / n``. That interval excludes 0
-    exactly when the p-value is below ``1 - confidence`` (5 disagreements all won by A: p = 0.0625,
-    and the interval reaches 0, where a bootstrap alone excludes it).
-    """
+    """One run: McNemar's exact p-value, and ``(2 * share - 1) * disagreements / n`` over the
+    Clopper-Pearson interval of the share A wins. It excludes 0 exactly when p < ``1 - confidence``
+    (5 disagreements all won by A: p = 0.0625, where a bootstrap alone would call A ahead)."""
     from scipy.stats import binomtest
 
     discordant = only_a + only_b
@@ -221,12 +216,28 @@ def _exact_paired(only_a: int, only_b: int, n: int, confidence: float) -> tuple[
     return (2 * ci.low - 1) * scale, (2 * ci.high - 1) * scale, float(result.pvalue)
 
 
+def _unconditional(interval: tuple[float, float], only_a: int, only_b: int, n: int,
+                   level: float) -> tuple[float, float]:
+    """``interval`` widened to hold a bound that does not condition on the disagreements seen: the
+    difference lies within the share of items the arms disagree on, whose exact (Clopper-Pearson)
+    bounds and the split's exact bounds each take half the error. With 0 disagreements in 34 items
+    a conditional interval is [0, 0], and "equivalent" would come from 34 items alone."""
+    from scipy.stats import binomtest
+
+    alpha = (1 - level) / 2
+    share = binomtest(only_a + only_b, n).proportion_ci(1 - alpha, method="exact")
+    split = (binomtest(only_a, only_a + only_b).proportion_ci(1 - alpha, method="exact")
+             if only_a + only_b else type(share)(0.0, 1.0))
+    low = (2 * split.low - 1) * (share.high if split.low < 0.5 else share.low)
+    high = (2 * split.high - 1) * (share.high if split.high > 0.5 else share.low)
+    return min(interval[0], low), max(interval[1], high)
+
+
 def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), confidence: float = 0.95,
             resamples: int = RESAMPLES, seed: int = 0, margin: float | None = None) -> Comparison:
     """Compare two arms scored on the same test items, *paired*: each item counts once for both.
 
-    Pairing removes the items both get right or both get wrong; only the items where they disagree
-    carry information about which is better.
+    Only the items where they disagree carry information about which is better.
 
     - One run per arm: a claim about *these trained models*. The p-value is McNemar's exact test,
       and the interval holds both a paired bootstrap and the exact test's own interval
@@ -236,9 +247,9 @@ def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), c
       p-value is the level at which that interval reaches 0.
 
     ``margin``: an equivalence margin, declared before the run (see :class:`Comparison`).
-
     >>> print(compare(ft.correct, probe.correct, names=("fine-tuned", "probe"), margin=0.03))
     """
+    _check(confidence, names)
     a, b = _as_rows(a_correct), _as_rows(b_correct)
     if a.shape != b.shape:
         raise ValueError(f"A paired comparison needs both arms on the same items (and seeds): got shapes "
@@ -254,26 +265,30 @@ def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), c
         only_a, only_b = int((diff > 0).sum()), int((diff < 0).sum())
         rate = max((only_a + only_b) / n, min(1.0, 3 / n))  # no disagreement seen: at most ~3/n (rule of three)
         v_items, v_seeds = rate / n, 0.0
-        test = f"McNemar exact, {only_a} vs {only_b} items only one arm got right (1 run: these models)"
+        test = f"McNemar exact: {only_a} vs {only_b} items only one got right (1 run: these models)"
 
         def interval(level: float) -> tuple[float, float, float]:
             tail = (1 - level) / 2
             low, high, p = _exact_paired(only_a, only_b, n, level)
             return min(float(np.quantile(draws, tail)), low), max(float(np.quantile(draws, 1 - tail)), high), p
     else:
-        v_items, v_seeds = _variances(diff)
+        v_items, v_seeds = _variances(diff) if diff.any() else (min(1.0, 3 / n) / n, 0.0)  # rule of three
         p_value = _t_p_value(estimate, v_items, v_seeds, n, n_seeds)
         test = f"{n_seeds} seeds x {n} items (the recipe: seed and item chance)"
+        only_a = only_b = None if diff.any() else 0  # identical at every seed: bound them as one run
 
         def interval(level: float) -> tuple[float, float, float]:
             half = _half_width(v_items, v_seeds, n, n_seeds, level)
             return estimate - half, estimate + half, p_value
 
-    detectable = _half_width(v_items, v_seeds, n, n_seeds, confidence, POWER)
-
     def at(level: float) -> Comparison:
         low, high, p = interval(level)
-        tost = interval(2 * level - 1)[:2] if margin is not None else (math.nan, math.nan)
+        tost = (math.nan, math.nan)
+        if margin is not None:
+            tost = interval(2 * level - 1)[:2]
+            if only_a is not None and only_b is not None and only_a + only_b < 10:  # too few to resample
+                tost = _unconditional(tost, only_a, only_b, n, 2 * level - 1)
+        detectable = _half_width(v_items, v_seeds, n, n_seeds, level, POWER) if n > 1 else math.nan
         return Comparison(names, accuracy(a, level), accuracy(b, level), estimate, low, high, p, test,
                           detectable, margin, tost, level, "", at)
 
@@ -281,18 +296,17 @@ def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), c
 
 
 def holm(comparisons: Sequence[Comparison], confidence: float = 0.95) -> list[Comparison]:
-    """Many verdicts from one experiment, with the chance of any false "ahead" held at ``1 - confidence``.
+    """Many verdicts from one experiment, the chance of any false "ahead" held at ``1 - confidence``.
 
-    Holm's step-down: sorted by p-value, the k-th comparison (of m) is judged on an interval at
-    ``1 - alpha / (m - k + 1)``, until one cannot be called; it and all after it are judged at that
-    level. The p-values printed are Holm-adjusted (statsmodels' ``multipletests``).
-
-    >>> table = holm([compare(a, b), compare(a, c), compare(b, c), ...])
+    Holm's step-down: sorted by p-value, the k-th of m is judged on its interval at ``1 - alpha /
+    (m - k + 1)``; after the first that cannot be called, none is (its interval is stretched to 0, and
+    says so). p-values Holm-adjusted by statsmodels. A margin's TOST runs at the difference's level.
     """
     from statsmodels.stats.multitest import multipletests
 
     if not comparisons:
         return []
+    _check(confidence)
     alpha, m = 1 - confidence, len(comparisons)
     adjusted = multipletests([c.p_value for c in comparisons], alpha=alpha, method="holm")[1]
     out: list[Comparison | None] = [None] * m
@@ -301,10 +315,12 @@ def holm(comparisons: Sequence[Comparison], confidence: float = 0.95) -> list[Co
         if not stopped:
             level = 1 - alpha / (m - k)
         redone = comparisons[i].at(level)
+        family = f"Holm over {m}"
         stopped = stopped or not (redone.low > 0 or redone.high < 0)
         if stopped and (redone.low > 0 or redone.high < 0):  # after the first "can't tell", none is called
             redone = replace(redone, low=min(redone.low, 0.0), high=max(redone.high, 0.0))
-        out[i] = replace(redone, p_value=float(adjusted[i]), family=f"Holm over {m}")
+            family += ", not called: a smaller p stopped the steps"
+        out[i] = replace(redone, p_value=float(adjusted[i]), family=family)
     return [c for c in out if c is not None]
 
 
@@ -316,13 +332,12 @@ def detectable_difference(disagreement_rate: float, n: int, power: float = POWER
     """
     if not 0 <= disagreement_rate <= 1 or n < 2:
         raise ValueError(f"Need a disagreement rate in [0, 1] and at least 2 items, not {disagreement_rate}, {n}.")
-    return _half_width(disagreement_rate / n, 0.0, n, 1, confidence, power)
+    return _half_width(max(disagreement_rate, min(1.0, 3 / n)) / n, 0.0, n, 1, confidence, power)  # rule of three
 
 
 def items_needed(difference: float, disagreement_rate: float, power: float = POWER, confidence: float = 0.95) -> int:
     """How many paired test items find a true ``difference`` with probability ``power``, when the
-    arms disagree on a share ``disagreement_rate`` of them. Seeds add variance that more items do not
-    remove: with several seeds, also run more seeds.
+    arms disagree on a share ``disagreement_rate`` of them (seed variance needs more seeds, not items).
 
     >>> items_needed(0.02, 0.10)   # 2 points between models that disagree on 10% of items: ~1,960
     """
@@ -333,38 +348,3 @@ def items_needed(difference: float, disagreement_rate: float, power: float = POW
                          f"{disagreement_rate}.")
     z = norm.ppf((1 + confidence) / 2) + norm.ppf(power)
     return math.ceil(z ** 2 * disagreement_rate / difference ** 2)
-
-
-def choose(options: Sequence[T], score: Callable[[T, Any], float], validation: Any) -> T:
-    """The option with the best ``score(option, validation)``; the first one on a tie.
-
-    Anything a comparison tunes (a learning rate, an epoch count, a block, C) is chosen on
-    validation data, never on the test set: a test set used for choosing is no longer a fair
-    measure of the choice. ``validation`` is refused if it is a test split (``load_dataset(...,
-    "test")``, the second half of ``stratified_split``, or anything drawn from them). When the choice
-    is the smallest or largest of three or more numbers, a note says so: the best value may lie
-    beyond the grid, and the grid should be extended once.
-
-    >>> lr = choose([1e-4, 3e-4, 1e-3], lambda lr, val: evaluate(train(lr), val).accuracy, val_loader)
-    """
-    role = role_of(validation)
-    if role == "test":
-        raise ValueError("choose() was given a test split to choose on. Hold out a validation split from the "
-                         "training data (split_per_class or stratified_split of the training part) and choose "
-                         "on that; score the chosen option on the test split once, at the end.")
-    if not options:
-        raise ValueError("choose() needs at least one option.")
-    scores = [score(option, validation) for option in options]
-    best = options[int(np.argmax(scores))]
-    if at_edge(options, best):
-        side = "largest" if best == max(options) else "smallest"  # type: ignore[type-var]
-        print(f"note: choose() picked {best:g}, the {side} of {len(options)} values tried; "  # type: ignore[str-format]
-              f"the best may lie beyond the grid.")
-    return best
-
-
-def at_edge(options: Sequence[Any], chosen: Any) -> bool:
-    """Whether ``chosen`` is the smallest or largest of three or more numeric ``options``."""
-    if len(options) < 3 or not all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in options):
-        return False
-    return chosen in (min(options), max(options))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
@@ -125,9 +126,9 @@ class StrategyGrid:
     def budgets(self, target: str) -> list[float]:
         return sorted({c.labels_per_class for c in self.cells if c.target == target})
 
-    def compare(self, a: Cell, b: Cell, margin: float | None = None) -> Comparison:
+    def compare(self, a: Cell, b: Cell, margin: float | None = None, confidence: float = 0.95) -> Comparison:
         """``a`` against ``b``, paired on the same test items and seeds (a claim about the recipe)."""
-        return compare(a.correct, b.correct, names=(a.strategy, b.strategy), margin=margin)
+        return compare(a.correct, b.correct, names=(a.strategy, b.strategy), margin=margin, confidence=confidence)
 
     def contenders(self, cells: list[Cell]) -> tuple[Cell, list[Cell]]:
         """The most accurate of ``cells``, and those that cannot be told apart from it (itself included).
@@ -137,9 +138,11 @@ class StrategyGrid:
 
     def as_good(self, cells: list[Cell], margin: float = MARGIN) -> tuple[Cell, list[Cell]]:
         """The most accurate of ``cells``, and those shown non-inferior to it within ``margin``
-        (itself included): the lower end of the 90% interval of ``cell - best`` is above ``-margin``."""
+        (itself included): the lower end of the interval of ``cell - best`` is above ``-margin``, each
+        of the ``m`` tests at 5% / m (Bonferroni), so that all of them together err at most 5%."""
         best = max(cells, key=lambda c: c.accuracy)
-        return best, [c for c in cells if c is best or self.compare(c, best, margin).noninferior]
+        level = 1 - 0.05 / max(1, len(cells) - 1)
+        return best, [c for c in cells if c is best or self.compare(c, best, margin, level).noninferior]
 
 
 @dataclass
@@ -152,7 +155,7 @@ class Recommendation:
     reason: str
 
     def __str__(self) -> str:
-        lines = [f"recommended: {self.strategy}. {self.reason}",
+        lines = [textwrap.fill(f"recommended: {self.strategy}. {self.reason}", 88),
                  f"measured on {self.cell.target!r} at {self.cell.labels_per_class:g} labels per class:"]
         for c in sorted(self.alternatives, key=lambda c: -c.accuracy):
             e = c.estimate
@@ -195,7 +198,7 @@ def recommend_strategy(labels_per_class: float, similarity: float, budget_second
               f"yours {similarity:.3f}), and its budget nearest to your {labels_per_class:g} labels per class "
               f"is {budget:g}.")
     others = [c.strategy for c in tied if c is not best]
-    within = f"within {MARGIN:.2f} of it (non-inferior, paired, 90% interval)"
+    within = f"within {MARGIN:.2f} of it (non-inferior, paired, {len(affordable) - 1} tests at 5% in all)"
     if pick is not best:
         reason += (f" {best.strategy} measured highest, but {', '.join(others)} {'is' if len(others) == 1 else 'are'} "
                    f"shown {within}, and {pick.strategy} is the cheapest ({pick.time:.1f} s vs {best.time:.1f} s).")
@@ -204,8 +207,8 @@ def recommend_strategy(labels_per_class: float, similarity: float, budget_second
     else:
         reason += f" It measured highest, and no other strategy was shown {within}."
     if untold:
-        reason += (f" {', '.join(untold)}: can't tell from it, but not shown as good either ({len(best.seconds)} "
-                   f"seeds are too few to say).")
+        reason += (f" {', '.join(untold)}: can't tell from it, but not shown as good either (the grid's "
+                   f"{len(best.seconds)} run(s) x {best.correct.shape[1]} test items are too few to say).")
     if budget_seconds is not None and len(affordable) < len(cells):
         dropped = ", ".join(c.strategy for c in cells if c not in affordable)
         reason += f" Over your {budget_seconds:g} s budget, not considered: {dropped}."
