@@ -110,8 +110,8 @@ class Comparison:
                          f"[{self.tost[0]:+.3f}, {self.tost[1]:+.3f}]"
                          + (" (ahead, but by less than the margin)" if self.equivalent and "ahead" in lines[1] else ""))
         if self.verdict.startswith(("can't", "equivalent")) and not math.isnan(self.detectable):
-            lines.append(f"  this test could detect a difference of {self.detectable:.3f} or more "
-                         f"({POWER:.0%} power)")
+            size = f"{self.detectable:.3f} or more" if self.detectable < 1 else "no possible difference"
+            lines.append(f"  this test could detect a difference of {size} ({POWER:.0%} power)")
         return "\n".join(lines)
 
 
