@@ -34,14 +34,19 @@ BASE = math.log(0.78 / 0.22)   # accuracy near 0.78, as in the course
 ITEM_SD, CORRELATION = 1.5, 0.8
 
 
+def _pair(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Item difficulties for the two arms, correlated as two real models' are."""
+    za = rng.normal(size=size)
+    return za, CORRELATION * za + math.sqrt(1 - CORRELATION ** 2) * rng.normal(size=size)
+
+
 def _arm_items(z: np.ndarray, shift: float) -> np.ndarray:
     return np.clip(1 / (1 + np.exp(-(BASE + ITEM_SD * z))) + shift, 0, 1)
 
 
 def recipe_truth(shift: float, spread: float, rng: np.random.Generator, draws: int = 400_000) -> float:
     """The recipe's true difference: every item and every seed, by Monte Carlo."""
-    za = rng.normal(size=draws)
-    zb = CORRELATION * za + math.sqrt(1 - CORRELATION ** 2) * rng.normal(size=draws)
+    za, zb = _pair(rng, draws)
     a = np.clip(_arm_items(za, shift) + rng.normal(0, spread, draws), 0, 1)
     b = np.clip(_arm_items(zb, 0.0) + rng.normal(0, spread, draws), 0, 1)
     return float(a.mean() - b.mean())
@@ -61,21 +66,20 @@ def run_setting(seeds: int, items: int, spread: float, shift: float, trials: int
                 resamples: int = 1_000) -> dict[str, float]:
     """Coverage, false and found verdicts, and mean width for one setting."""
     truth = recipe_truth(shift, spread, rng) if shift else 0.0  # no shift: the two arms are made alike
-    reference = rng.normal(size=20_000)  # items to measure one trained model's own truth on
-    reference_b = CORRELATION * reference + math.sqrt(1 - CORRELATION ** 2) * rng.normal(size=20_000)
+    reference, reference_b = _pair(rng, 20_000)  # items to measure one trained model's own truth on
     pa_ref, pb_ref = _arm_items(reference, shift), _arm_items(reference_b, 0.0)
     covered = recipe_covered = false = recipe_false = found = 0
     widths, detectable = [], []
     for _ in range(trials):
-        za = rng.normal(size=items)
-        zb = CORRELATION * za + math.sqrt(1 - CORRELATION ** 2) * rng.normal(size=items)
+        za, zb = _pair(rng, items)
         ea, eb = rng.normal(0, spread, (seeds, 1)), rng.normal(0, spread, (seeds, 1))
         a = rng.random((seeds, items)) < np.clip(_arm_items(za, shift) + ea, 0, 1)
         b = rng.random((seeds, items)) < np.clip(_arm_items(zb, 0.0) + eb, 0, 1)
         result = compare(a, b, resamples=resamples, seed=int(rng.integers(1 << 30)))
         target = truth
-        if seeds == 1 and (spread or shift):  # these two models: their own seed effects, over all items
-            target = float(np.clip(pa_ref + ea[0, 0], 0, 1).mean() - np.clip(pb_ref + eb[0, 0], 0, 1).mean())
+        if seeds == 1:  # these two models: their own seed effects, over all items (exactly 0 if made alike)
+            if spread or shift:
+                target = float(np.clip(pa_ref + ea[0, 0], 0, 1).mean() - np.clip(pb_ref + eb[0, 0], 0, 1).mean())
             recipe_covered += result.low <= truth <= result.high
             recipe_false += (result.low > 0 and truth <= 0) or (result.high < 0 and truth >= 0)
         covered += result.low <= target <= result.high

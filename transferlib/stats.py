@@ -42,7 +42,9 @@ class Estimate:
     n: int
     seeds: int = 1
 
-    half_width = property(lambda self: (self.high - self.low) / 2)
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
 
     def __str__(self) -> str:
         over = f" x {self.seeds} seeds" if self.seeds > 1 else ""
@@ -106,9 +108,9 @@ class Comparison:
                  f"{self.difference:+.3f} [{self.low:+.3f}, {self.high:+.3f}]{level}",
                  f"  -> {self.verdict}; {p}{', ' + self.family if self.family else ''}", f"  {self.test}"]
         if self.margin is not None:
+            small = " (ahead, but by less than the margin)" if self.equivalent and "ahead" in self.verdict else ""
             lines.append(f"  margin ±{self.margin:.3f}, declared: {_percent(2 * self.confidence - 1)} interval "
-                         f"[{self.tost[0]:+.3f}, {self.tost[1]:+.3f}]"
-                         + (" (ahead, but by less than the margin)" if self.equivalent and "ahead" in lines[1] else ""))
+                         f"[{self.tost[0]:+.3f}, {self.tost[1]:+.3f}]{small}")
         if self.verdict.startswith(("can't", "equivalent")) and not math.isnan(self.detectable):
             size = f"{self.detectable:.3f} or more" if self.detectable < 1 else "no possible difference"
             lines.append(f"  this test could detect a difference of {size} ({POWER:.0%} power)")
@@ -124,6 +126,10 @@ def _check(confidence: float, names: Sequence[str] | None = None) -> None:
         raise ValueError(f"confidence is a probability, between 0 and 1 (0.95 for 95%), not {confidence}.")
     if names is not None and (isinstance(names, str) or len(names) != 2):
         raise ValueError(f"names needs one name per arm, two in all, like ('fine-tuned', 'frozen'); got {names!r}.")
+
+
+def _rule_of_three(rate: float, n: int) -> float:
+    return max(rate, min(1.0, 3 / n))  # none seen in n items: up to ~3/n is still likely
 
 
 def _as_rows(correct: Any) -> np.ndarray:
@@ -171,10 +177,9 @@ def _t_p_value(estimate: float, v_items: float, v_seeds: float, n: int, n_seeds:
 def accuracy(correct: Any, confidence: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> Estimate:
     """The accuracy of per-item correctness, with a ``confidence`` interval.
 
-    One run: Wilson's score interval. The test items are a sample of all the items the model could
-    meet; with ``n`` of them, the accuracy we measure is off from the true one by about
-    ``2 * sqrt(p (1 - p) / n)`` (12 points on 34 photos, 3 points on 500 images). Several seeds (one
-    row each, the same items): the interval covers another seed too; with 3 seeds it is wide.
+    One run: Wilson's score interval; with ``n`` test items the accuracy measured is off from the
+    true one by about ``2 * sqrt(p (1 - p) / n)`` (12 points on 34 photos, 3 on 500 images). Several
+    seeds (one row each, the same items): it covers another seed too, and with 3 seeds it is wide.
     ``resamples`` and ``seed`` are not used (kept for callers of the older bootstrap).
 
     >>> print(accuracy(evaluate(model, test_loader).correct))
@@ -218,10 +223,8 @@ def _exact_paired(only_a: int, only_b: int, n: int, confidence: float) -> tuple[
 
 def _unconditional(interval: tuple[float, float], only_a: int, only_b: int, n: int,
                    level: float) -> tuple[float, float]:
-    """``interval`` widened to hold a bound that does not condition on the disagreements seen: the
-    difference lies within the share of items the arms disagree on, whose exact (Clopper-Pearson)
-    bounds and the split's exact bounds each take half the error. With 0 disagreements in 34 items
-    a conditional interval is [0, 0], and "equivalent" would come from 34 items alone."""
+    """``interval`` widened to a bound not conditioned on the disagreements seen (0 of 34 gives [0, 0]):
+    the exact bounds of the share of items the arms disagree on, times those of the split, each at half the error."""
     from scipy.stats import binomtest
 
     alpha = (1 - level) / 2
@@ -243,8 +246,7 @@ def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), c
       and the interval holds both a paired bootstrap and the exact test's own interval
       (:func:`_exact_paired`), so the verdict never contradicts the p-value printed next to it.
     - Several seeds (``correct[seed, item]``, seed ``s`` of A paired with seed ``s`` of B): a claim
-      about *the recipe*. The interval covers seed and item chance (module docstring), and the
-      p-value is the level at which that interval reaches 0.
+      about *the recipe*, seed and item chance covered; p is the level at which it reaches 0.
 
     ``margin``: an equivalence margin, declared before the run (see :class:`Comparison`).
     >>> print(compare(ft.correct, probe.correct, names=("fine-tuned", "probe"), margin=0.03))
@@ -263,8 +265,7 @@ def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), c
     if n_seeds == 1:
         draws = _bootstrap_differences(diff[0], resamples, seed)
         only_a, only_b = int((diff > 0).sum()), int((diff < 0).sum())
-        rate = max((only_a + only_b) / n, min(1.0, 3 / n))  # no disagreement seen: at most ~3/n (rule of three)
-        v_items, v_seeds = rate / n, 0.0
+        v_items, v_seeds = _rule_of_three((only_a + only_b) / n, n) / n, 0.0
         test = f"McNemar exact: {only_a} vs {only_b} items only one got right (1 run: these models)"
 
         def interval(level: float) -> tuple[float, float, float]:
@@ -272,7 +273,7 @@ def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), c
             low, high, p = _exact_paired(only_a, only_b, n, level)
             return min(float(np.quantile(draws, tail)), low), max(float(np.quantile(draws, 1 - tail)), high), p
     else:
-        v_items, v_seeds = _variances(diff) if diff.any() else (min(1.0, 3 / n) / n, 0.0)  # rule of three
+        v_items, v_seeds = _variances(diff) if diff.any() else (_rule_of_three(0.0, n) / n, 0.0)
         p_value = _t_p_value(estimate, v_items, v_seeds, n, n_seeds)
         test = f"{n_seeds} seeds x {n} items (the recipe: seed and item chance)"
         only_a = only_b = None if diff.any() else 0  # identical at every seed: bound them as one run
@@ -309,7 +310,7 @@ def holm(comparisons: Sequence[Comparison], confidence: float = 0.95) -> list[Co
     _check(confidence)
     alpha, m = 1 - confidence, len(comparisons)
     adjusted = multipletests([c.p_value for c in comparisons], alpha=alpha, method="holm")[1]
-    out: list[Comparison | None] = [None] * m
+    out: dict[int, Comparison] = {}
     stopped = False
     for k, i in enumerate(np.argsort([c.p_value for c in comparisons], kind="stable")):
         if not stopped:
@@ -321,7 +322,7 @@ def holm(comparisons: Sequence[Comparison], confidence: float = 0.95) -> list[Co
             redone = replace(redone, low=min(redone.low, 0.0), high=max(redone.high, 0.0))
             family += ", not called: a smaller p stopped the steps"
         out[i] = replace(redone, p_value=float(adjusted[i]), family=family)
-    return [c for c in out if c is not None]
+    return [out[i] for i in range(m)]
 
 
 def detectable_difference(disagreement_rate: float, n: int, power: float = POWER, confidence: float = 0.95) -> float:
@@ -332,7 +333,7 @@ def detectable_difference(disagreement_rate: float, n: int, power: float = POWER
     """
     if not 0 <= disagreement_rate <= 1 or n < 2:
         raise ValueError(f"Need a disagreement rate in [0, 1] and at least 2 items, not {disagreement_rate}, {n}.")
-    return _half_width(max(disagreement_rate, min(1.0, 3 / n)) / n, 0.0, n, 1, confidence, power)  # rule of three
+    return _half_width(_rule_of_three(disagreement_rate, n) / n, 0.0, n, 1, confidence, power)
 
 
 def items_needed(difference: float, disagreement_rate: float, power: float = POWER, confidence: float = 0.95) -> int:
@@ -344,7 +345,6 @@ def items_needed(difference: float, disagreement_rate: float, power: float = POW
     from scipy.stats import norm
 
     if not 0 < abs(difference) <= 1 or not 0 < disagreement_rate <= 1:
-        raise ValueError(f"Need a difference in (0, 1] and a disagreement rate in (0, 1], not {difference}, "
-                         f"{disagreement_rate}.")
+        raise ValueError(f"Need a difference and a disagreement rate in (0, 1], not {difference}, {disagreement_rate}.")
     z = norm.ppf((1 + confidence) / 2) + norm.ppf(power)
     return math.ceil(z ** 2 * disagreement_rate / difference ** 2)

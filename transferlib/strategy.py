@@ -27,8 +27,8 @@ from torch.utils.data import Dataset
 from .stats import Comparison, Estimate, accuracy, compare
 
 GRID_FILE = Path(__file__).parent / "data" / "strategy_grid.json"
-MARGIN = 0.03  # declared before any grid was read: 3 points of accuracy is the gap the course treats as
-               # worth a longer run; a strategy within it of the best is "as good" for recommending
+MARGIN = 0.03  # declared (2026-12-04) before any non-inferiority test ran, though after the grid's accuracies
+               # were read: 3 points is the gap the course treats as worth a longer run
 STRATEGIES = ("from scratch", "features, last block", "features, earlier block", "fine-tune top blocks",
               "full fine-tune")
 
@@ -203,7 +203,8 @@ def recommend_strategy(labels_per_class: float, similarity: float, budget_second
         reason += (f" {best.strategy} measured highest, but {', '.join(others)} {'is' if len(others) == 1 else 'are'} "
                    f"shown {within}, and {pick.strategy} is the cheapest ({pick.time:.1f} s vs {best.time:.1f} s).")
     elif others:
-        reason += f" It measured highest; {', '.join(others)} shown {within}, but cost more."
+        reason += (f" It measured highest; {', '.join(others)} {'is' if len(others) == 1 else 'are'} shown {within}, "
+                   f"but cost more.")
     else:
         reason += f" It measured highest, and no other strategy was shown {within}."
     if untold:
