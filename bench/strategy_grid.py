@@ -1,17 +1,22 @@
 """Measure the strategy grid behind lesson 5 and `transferlib.recommend_strategy`.
 
-Five strategies x three targets of measured similarity to ImageNet x two label budgets x three
+Five strategies x three targets of measured similarity to ImageNet x two label budgets x five
 seeds, each run with which test items it got right (so that the lesson can put intervals on every
-cell and compare cells paired), its training seconds and steps, and what it tuned on validation,
-written with its provenance to transferlib/data/strategy_grid.json.
+cell and compare cells paired), its training seconds and steps, and what it chose, written with
+its provenance to transferlib/data/strategy_grid.json.
 
-    python bench/strategy_grid.py                 # the full grid, about 25 min on 2 cores
+    python bench/strategy_grid.py                 # the full grid, about 40 min on 2 cores
     python bench/strategy_grid.py --seeds 1 --out /tmp/grid.json --targets silhouettes
     python bench/strategy_grid.py --out /tmp/grid.json --check   # re-measure, then compare with the saved grid
+    python bench/strategy_grid.py --strategies "features, last block" --merge   # re-measure one strategy in place
 
 The protocol (docs/authoring.md) for every run:
-- anything tuned is tuned on a validation split: C for the probes (4 values, every run), the
-  learning rate for the networks (3 values, at the first seed of each target and budget, then kept);
+- a budget of k labels per class counts every label, the ones used for choosing too: there is no
+  validation split from outside the budget. The probes choose C by stratified cross-validation
+  inside their k (`tl.fit_probe(train)`, 4 values, every run); the networks hold out a fifth of the
+  k, at least 2 per class (`tl.split_budget`), train on the rest, and choose their learning rate
+  (3 values, at the first seed of each target and budget, then kept; a choice on the grid's edge
+  extends it once past that edge) and their best epoch on it;
 - the photos are tested by repeated stratified cross-validation: each seed is one repetition of
   3 folds, so every one of the 170 photos is tested once per seed;
 - from scratch is lesson 2's baseline (a SmallCNN, augmentation, 30 one-cycle epochs, the best
@@ -46,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # name: (dataset, size for MobileNetV2, size and channels for the SmallCNN, budgets, test images per class)
 TARGETS: dict[str, tuple[str, int, tuple[int, int], list[int | str], int | None]] = {
-    "photos": ("tuxpaint_photos", 96, (64, 3), [4, "all"], None),
+    "photos": ("tuxpaint_photos", 96, (64, 3), [6, "all"], None),
     "silhouettes": ("animal_mnist", 64, (28, 1), [10, 100], 50),
     "digits": ("mnist5k", 64, (28, 1), [10, 100], 50),
 }
@@ -54,6 +59,7 @@ SCRATCH_LRS = (1e-3, 3e-3, 1e-2)       # lesson 2's three rates for a network fr
 FINETUNE_LRS = (1e-4, 1e-3, 1e-2)      # lesson 3's three rates for fine-tuning
 SCRATCH_EPOCHS = 30
 PHOTO_FOLDS = 3
+TRIALS: dict[tuple[str, Any, str], int] = {}   # (target, budget, network): learning rates tried at its first seed
 
 
 def _finetune_epochs(n_images: int) -> int:
@@ -61,9 +67,10 @@ def _finetune_epochs(n_images: int) -> int:
     return 12 if n_images < 300 else 6
 
 
-def splits(name: str, k: int | str, seed: int) -> list[tuple[Any, Any, Any, np.ndarray]]:
-    """(train, validation, test, test positions) for one run: one split for a target with a test
-    split; one per fold of a repetition of stratified cross-validation for the photos."""
+def splits(name: str, k: int | str, seed: int) -> list[tuple[Any, Any, np.ndarray]]:
+    """(the labelled budget, test, test positions) for one run: one split for a target with a test
+    split; one per fold of a repetition of stratified cross-validation for the photos. The budget is
+    every label the run may use, to train and to choose."""
     from sklearn.model_selection import StratifiedKFold
 
     dataset, _, _, budgets, test_k = TARGETS[name]
@@ -72,14 +79,13 @@ def splits(name: str, k: int | str, seed: int) -> list[tuple[Any, Any, Any, np.n
         y = np.asarray(photos.targets)
         out = []
         for tr, te in StratifiedKFold(PHOTO_FOLDS, shuffle=True, random_state=seed).split(y, y):
-            val, rest = tl.split_per_class(tl.subset(photos, tr), 2, seed=seed)
-            out.append((rest if k == "all" else tl.k_shot(rest, k, seed=seed), val, tl.subset(photos, te), te))
+            labelled = tl.subset(photos, tr)
+            out.append((labelled if k == "all" else tl.k_shot(labelled, k, seed=seed), tl.subset(photos, te), te))
         return out
     train_all = tl.load_dataset(dataset, "train")
-    val, pool = tl.split_per_class(train_all, 20, seed=0)           # the same validation images for every run
-    largest = tl.k_shot(pool, max(b for b in budgets if b != "all"), seed=0)
+    largest = tl.k_shot(train_all, max(b for b in budgets if b != "all"), seed=0)   # each seed draws from it
     test = tl.k_shot(tl.load_dataset(dataset, "test"), test_k, seed=0)   # the same test images for every run
-    return [(tl.k_shot(largest, k, seed=seed), val, test, np.arange(len(test)))]
+    return [(tl.k_shot(largest, k, seed=seed), test, np.arange(len(test)))]
 
 
 def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = STRATEGIES,
@@ -88,14 +94,16 @@ def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = 
     """Run strategies on one grid cell: target ``name`` (a key of ``TARGETS``), ``k`` labels per class
     (or ``"all"``), one ``seed``. Returns one row per strategy, with which test items it got right.
 
-    ``tuned`` maps a network strategy to the learning rate chosen at an earlier seed; a strategy
-    missing from it tries its three rates on the validation split of this run's first fold, and the
-    choice is written into ``tuned`` for the next seeds. The recipes:
+    Every label of the budget is counted: a probe chooses C by cross-validation inside it; a network
+    holds out a fifth of it (``tl.split_budget``) to choose on. ``tuned`` maps a network strategy to
+    the learning rate chosen at an earlier seed; a strategy missing from it tries its three rates on
+    the held-out labels of this run's first fold, and the choice is written into ``tuned`` for the
+    next seeds. The recipes:
     - from scratch: lesson 2's SmallCNN, AdamW with weight decay 1e-4, augmentation, one-cycle for 30
       epochs, the best epoch on validation kept; learning rate from ``SCRATCH_LRS``;
     - features, last / earlier block: frozen MobileNetV2, the pooled output of ``features.18`` (1,280
-      numbers) / ``features.13`` (96), a logistic regression with C chosen from 4 values on validation
-      (``tl.fit_probe``), every run;
+      numbers) / ``features.13`` (96), a logistic regression with C chosen from 4 values by
+      cross-validation inside the budget (``tl.fit_probe(train)``), every run;
     - fine-tune top blocks / full: a new head on MobileNetV2, AdamW with weight decay 1e-4,
       augmentation, one-cycle, 12 epochs under 300 training images and 6 above, the best epoch kept;
       learning rate from ``FINETUNE_LRS``; top = the last 3 blocks and the head.
@@ -115,7 +123,7 @@ def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = 
     runs = splits(name, k, seed)
     n_test = sum(len(te) for *_, te in runs)
     classes = len(runs[0][0].classes)
-    per_class = float(np.mean([len(train) for train, *_ in runs])) / classes
+    per_class = float(np.mean([len(labelled) for labelled, *_ in runs])) / classes
     plain, augment = tl.image_transform(weights, size=size), tl.image_transform(weights, augment=True, size=size)
     cnn_plain = tl.image_transform(None, size=cnn_size)
     cnn_augment = tl.image_transform(None, augment=True, size=cnn_size)
@@ -145,26 +153,36 @@ def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = 
     for strategy in strategies:
         correct = np.zeros(n_test, bool)
         seconds, steps, chosen = 0.0, 0, []
-        for train, val, test, positions in runs:
+        trained_on = []
+        for labelled, test, positions in runs:
             start = time.perf_counter()
-            if strategy in cuts:  # frozen features: C chosen on validation, every run
+            if strategy in cuts:  # frozen features: C chosen by cross-validation inside the budget, every run
                 backbone = nn.Sequential(pretrained.features[:cuts[strategy]], nn.AdaptiveAvgPool2d(1),
                                          nn.Flatten()).eval()
-                train_f, val_f = (tl.extract_features(backbone, tl.with_transform(d, plain), progress=False)
-                                  for d in (train, val))
-                probe = tl.fit_probe(train_f, val_f)
+                train_f = tl.extract_features(backbone, tl.with_transform(labelled, plain), progress=False)
+                probe = tl.fit_probe(train_f)
                 seconds += time.perf_counter() - start
                 test_f = tl.extract_features(backbone, tl.with_transform(test, plain), progress=False)
                 correct[positions] = probe.predict(test_f[0].numpy()) == test_f[1].numpy()
                 chosen.append(f"C {probe.C:g}")
+                trained_on.append(len(labelled))
                 continue
+            train, val = tl.split_budget(labelled, seed=seed)   # a fifth of the budget to choose on
+            trained_on.append(len(train))
             make, transform, val_transform, epochs, lrs = recipes[strategy]
             n_epochs = epochs(len(train))
-            if strategy not in tuned:  # the first fold of the first seed: try every rate on validation
+            if strategy not in tuned:  # the first fold of the first seed: try every rate on the held-out labels
                 tried = {lr: network(make, train, val, transform, val_transform, n_epochs, lr) for lr in lrs}
-                tuned[strategy] = tl.stats.choose(list(lrs), lambda lr, v, tried=tried: tried[lr][1].best_val_acc,
-                                                  val)
-                model, history = tried[tuned[strategy]]
+                score = lambda lr, v, tried=tried: tried[lr][1].best_val_acc  # noqa: E731
+                lr = tl.stats.choose(list(lrs), score, val)
+                if lr in (min(lrs), max(lrs)):   # on the grid's edge: extend it once past that edge
+                    beyond = float(f"{lr / 3:.0e}") if lr == min(lrs) else float(f"{lr * 3:.0e}")
+                    tried[beyond] = network(make, train, val, transform, val_transform, n_epochs, beyond)
+                    lr = tl.stats.choose(sorted(tried), score, val)
+                    log(f"{strategy}: grid extended once to {beyond:g}; chosen {lr:g}")
+                tuned[strategy] = lr
+                TRIALS[name, k, strategy] = len(tried)
+                model, history = tried[lr]
             else:
                 model, history = network(make, train, val, transform, val_transform, n_epochs, tuned[strategy])
             steps += history.steps          # one run at the chosen rate: the tuning runs are not counted
@@ -177,7 +195,8 @@ def measure(name: str, k: int | str, seed: int = 0, strategies: Sequence[str] = 
                      "accuracy": round(float(correct.mean()), 4),
                      "correct": "".join("1" if c else "0" for c in correct),
                      "seconds": round(seconds, 2), "steps": steps, "tuned": sorted(set(chosen)),
-                     "train_images": int(np.mean([len(train) for train, *_ in runs]))})
+                     "trials": len(tl.probing.PROBE_CS) if strategy in cuts else TRIALS.get((name, k, strategy)),
+                     "train_images": int(np.mean(trained_on))})
         log(f"{name:12} {per_class:6.1f}/class seed {seed}  {strategy:24} {correct.mean():.3f}  {seconds:6.1f} s  "
             f"({', '.join(sorted(set(chosen)))})")
     return rows
@@ -242,10 +261,13 @@ def check(saved: list[dict], new: list[dict], log: Callable[[str], None] = print
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--out", type=Path, default=GRID_FILE)
     parser.add_argument("--check", action="store_true", help="compare the new runs with the saved grid")
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only the measured runs in the --out grid; its provenance lists the re-measure")
     args = parser.parse_args(argv)
     if args.check and args.out.resolve() == GRID_FILE.resolve():
         parser.error("--check compares with the saved grid, so write the new one elsewhere: --out /tmp/grid.json")
@@ -260,9 +282,17 @@ def main(argv: list[str] | None = None) -> int:
         for k in TARGETS[name][3]:
             tuned: dict[str, float] = {}  # chosen at the first seed of this target and budget, kept for the others
             for seed in range(args.seeds):
-                runs += measure(name, k, seed, tuned=tuned, log=lambda s: print(s, flush=True))
-    grid = {"provenance": provenance(list(range(args.seeds)), time.perf_counter() - start),
-            "strategies": list(STRATEGIES), "targets": targets, "runs": runs}
+                runs += measure(name, k, seed, strategies=args.strategies, tuned=tuned,
+                                log=lambda s: print(s, flush=True))
+    made = provenance(list(range(args.seeds)), time.perf_counter() - start)
+    if args.merge:   # e.g. the probes again after a change to fit_probe, the networks' runs kept
+        grid = json.loads(args.out.read_text())
+        key = lambda r: (r["target"], r["labels_per_class"], r["strategy"], r["seed"])  # noqa: E731
+        new_keys = {key(r) for r in runs}
+        grid["runs"] = [r for r in grid["runs"] if key(r) not in new_keys] + runs
+        grid["provenance"].setdefault("remeasured", []).append(made | {"strategies": args.strategies})
+    else:
+        grid = {"provenance": made, "strategies": list(STRATEGIES), "targets": targets, "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(grid, indent=1) + "\n")
     print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s -> {args.out}")

@@ -282,3 +282,18 @@ def test_a_missing_or_extra_photo_is_caught(datasets_copy):
     (datasets_copy / "tuxpaint_photos" / "fish" / "bluegroper.png").unlink()
     with pytest.raises(tl.ChecksumError, match="bluegroper.png missing"):
         tl.load_dataset("tuxpaint_photos")
+
+
+@pytest.mark.unit
+def test_split_budget_takes_validation_out_of_the_budget():
+    data = tl.ArrayImageDataset(np.zeros((60, 4, 4), np.uint8), np.repeat([0, 1, 2], 20), ["a", "b", "c"],
+                                  tl.DatasetInfo("x", "", "", ""))
+    few = tl.k_shot(data, 10, seed=1)
+    train, val = tl.split_budget(few, seed=2)
+    assert sorted(train.indices + val.indices) == list(range(len(few)))      # every label of the budget, once
+    assert np.bincount(val.targets).tolist() == [2, 2, 2]                      # 20% of 10, per class
+    assert tl.role_of(val) == "validation"
+    big_train, big_val = tl.split_budget(tl.k_shot(data, 20))
+    assert len(big_val) == 12 and len(big_train) == 48
+    with pytest.raises(ValueError, match="rarest class has 2.*cross-validation"):
+        tl.split_budget(tl.k_shot(data, 2))

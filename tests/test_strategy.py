@@ -157,12 +157,33 @@ def test_the_grid_script_check_fails_when_a_similarity_moves(tmp_path, monkeypat
     script = load_grid_script()
     saved = json.loads(script.GRID_FILE.read_text())
     monkeypatch.setattr(script.tl, "load_dataset", lambda name, split: name)
-    monkeypatch.setattr(script, "measure", lambda name, k, seed, tuned, log: [  # photos: k is 4 or "all"
+    monkeypatch.setattr(script, "measure", lambda name, k, seed, strategies, tuned, log: [  # photos: k 6 or "all"
         r for r in saved["runs"]
-        if (r["target"], r["seed"]) == (name, seed) and (r["labels_per_class"] == 4) == (k == 4)])
+        if (r["target"], r["seed"]) == (name, seed) and (r["labels_per_class"] == 6) == (k == 6)])
     args = ["--seeds", "1", "--targets", "photos", "--out", str(tmp_path / "grid.json"), "--check"]
     monkeypatch.setattr(script, "source_similarity", lambda dataset: saved["targets"]["photos"]["similarity"])
     assert script.main(args) == 0
     assert len(json.loads((tmp_path / "grid.json").read_text())["runs"]) == 10
     monkeypatch.setattr(script, "source_similarity", lambda dataset: 0.5)
     assert script.main(args) == 1
+
+
+def test_the_grid_script_merge_replaces_only_the_strategies_it_measured(tmp_path, monkeypatch):
+    script = load_grid_script()
+    saved = json.loads(script.GRID_FILE.read_text())
+    out = tmp_path / "grid.json"
+    out.write_text(json.dumps(saved))
+    monkeypatch.setattr(script.tl, "load_dataset", lambda name, split: name)
+    monkeypatch.setattr(script, "source_similarity", lambda dataset: 0.5)
+    monkeypatch.setattr(script, "measure", lambda name, k, seed, strategies, tuned, log: [
+        dict(r, accuracy=-1.0) for r in saved["runs"]
+        if (r["target"], r["seed"], r["strategy"]) == (name, seed, strategies[0])
+        and (r["labels_per_class"] == 6) == (k == 6)])
+    args = ["--seeds", "1", "--targets", "photos", "--strategies", "features, last block", "--out", str(out), "--merge"]
+    assert script.main(args) == 0
+    merged = json.loads(out.read_text())
+    changed = [r for r in merged["runs"] if r["accuracy"] == -1.0]
+    assert len(merged["runs"]) == len(saved["runs"]) and len(changed) == 2
+    assert {(r["target"], r["strategy"], r["seed"]) for r in changed} == {("photos", "features, last block", 0)}
+    assert merged["provenance"]["remeasured"][-1]["strategies"] == ["features, last block"]
+    assert merged["targets"] == saved["targets"]          # the similarities measured with the grid are kept

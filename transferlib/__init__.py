@@ -30,7 +30,8 @@ One concept per module, read in this order:
 - ``widgets``     a freeze panel and a training panel for notebooks (imported when first used)
 - ``calibration`` reliability diagrams, the expected calibration error with its interval, temperature scaling
 - ``inference``   a trained classifier as one safetensors file; predictions on a path, a PIL image or a folder
-- ``choosing``    choices made on validation only (``tl.stats.choose``), with a note on a grid's edge
+- ``choosing``    choices made on validation only (``tl.stats.choose``), and a validation split taken
+                  out of a few-shot budget (``split_budget``)
 - ``stats``       accuracies with intervals over seeds and items, paired verdicts, equivalence, power, Holm
 - ``strategy``    how ImageNet-like your data is, and the measured grid's recommendation
 """
@@ -42,6 +43,7 @@ from typing import Any
 from .calibration import ECEComparison, Reliability, compare_ece, ece, fit_temperature, reliability
 from .assets import ChecksumError, OfflineError, is_offline
 from .catalogue import list_datasets, load_dataset
+from .choosing import split_budget
 from .checkpoints import load_checkpoint, save_checkpoint
 from . import stats
 from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, k_shot, make_loader, role_of,
@@ -89,6 +91,7 @@ __all__ = [
     "make_head", "make_loader", "make_optimizer", "param_groups", "pick_device", "plot_confusion",
     "plot_feature_maps", "plot_filters", "plot_history", "probe_by_depth", "recommend_strategy", "replace_head",
     "role_of", "stats",
-    "save_checkpoint", "select_classes", "source_similarity", "split_per_class", "stratified_split", "subset",
+    "save_checkpoint", "select_classes", "source_similarity", "split_budget", "split_per_class", "stratified_split",
+    "subset",
     "summary", "text_loader", "train_head", "unfreeze", "with_transform",
 ]

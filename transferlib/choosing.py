@@ -1,6 +1,8 @@
-"""Choices made on validation data only: the option with the best validation score, never a test split.
+"""Choices made on validation data only: the option with the best validation score, never a test split,
+and a validation split carved out of a few-shot budget, so that "k labels per class" counts every label.
 
     >>> lr = choose([1e-4, 3e-4, 1e-3], lambda lr, val: evaluate(train(lr), val).accuracy, val_loader)
+    >>> fit_set, val_set = split_budget(k_shot(pool, 10))     # 8 to train, 2 to choose on, per class
 
 Also ``tl.stats.choose``: the lessons call it beside the comparisons it protects.
 """
@@ -12,9 +14,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .datasets import role_of
+from .datasets import classes_of, role_of, split_per_class, targets_of
 
-__all__ = ["choose"]
+__all__ = ["choose", "split_budget"]
 
 T = TypeVar("T")
 
@@ -45,3 +47,24 @@ def choose(options: Sequence[T], score: Callable[[T, Any], float], validation: A
         print(f"note: choose() picked {best:g}, the {side} of {len(options)} values tried; "  # type: ignore[str-format]
               f"the best may lie beyond the grid.")
     return best
+
+
+def split_budget(labelled: Any, seed: int = 0, fraction: float = 0.2, at_least: int = 2) -> tuple[Any, Any]:
+    """``(train, validation)`` inside a budget of labels: ``fraction`` of the rarest class's count per
+    class (``at_least`` per class) is held out to choose on, the rest trains.
+
+    A few-shot learner has no spare labels: a validation split drawn from elsewhere makes "10 labels
+    per class" mean 30 (Perez, Kiela and Cho 2021, "True few-shot learning"). A probe can choose by
+    cross-validation inside its labels (``fit_probe(train)``); a network that picks a learning rate or
+    an epoch on held-out data takes it from its own budget, here.
+
+    >>> fit_set, val_set = split_budget(k_shot(pool, 10, seed=0))   # 8 + 2 per class: the budget is 10
+    """
+    counts = np.bincount(np.asarray(targets_of(labelled)), minlength=len(classes_of(labelled)))
+    held = max(at_least, int(counts.min() * fraction))
+    if counts.min() <= held:
+        raise ValueError(f"split_budget needs more than {held} labels of every class to keep some for training; "
+                         f"the rarest class has {counts.min()}. Choose by cross-validation instead "
+                         f"(fit_probe(train) for a probe), or fix the setting before looking at the labels.")
+    val, train = split_per_class(labelled, held, seed=seed)
+    return train, val
