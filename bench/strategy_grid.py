@@ -33,6 +33,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -218,7 +219,7 @@ def provenance(seeds: list[int], seconds: float) -> dict:
                     "python": platform.python_version(), "torch": torch.__version__},
         "seeds": seeds,
         "seconds": round(seconds, 1),
-        "command": " ".join(["python", "bench/strategy_grid.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "bench/strategy_grid.py", *sys.argv[1:]]),
     }
 
 
