@@ -315,12 +315,28 @@ def test_mixed_precision_loss_scale_is_checkpointed(tmp_path):
     assert restored.get_scale() == scaler.get_scale() == 512.0
 
 
-def test_history_without_validation_reports_training_accuracy():
+def test_without_validation_the_last_epoch_is_kept_not_the_best_training_accuracy():
     torch.manual_seed(0)
     train, _ = loaders()
-    history = tl.fit(TinyNet(), train, epochs=2, progress=False)
-    assert history.best_val_acc is None
-    assert history.best_acc == max(history.train_acc)
+    model = TinyNet()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    states = []
+
+    def after_epoch(history):       # a rate far too high from epoch 2: training accuracy falls
+        states.append(copy.deepcopy(model.state_dict()))
+        optimizer.param_groups[0]["lr"] = 50.0
+
+    history = tl.fit(model, train, epochs=2, optimizer=optimizer, on_epoch=after_epoch, progress=False)
+    assert history.train_acc[1] < history.train_acc[0], "the set-up must make the last epoch worse on training data"
+    assert history.best_epoch == 2 and history.best_val_acc is None
+    assert history.best_acc == history.train_acc[1]
+    assert all(torch.equal(v, states[1][k]) for k, v in model.state_dict().items())   # the last epoch's weights
+
+
+def test_patience_without_validation_is_refused():
+    train, _ = loaders()
+    with pytest.raises(ValueError, match="pass val="):
+        tl.fit(TinyNet(), train, epochs=2, patience=1, progress=False)
 
 
 def test_fit_releases_the_gradients_it_made():

@@ -57,8 +57,10 @@ class History:
             del getattr(self, name)[n:]
 
     def score(self, i: int) -> float:
-        """What keep-best and early stopping compare for row ``i``: validation accuracy, else training's."""
-        return self.train_acc[i] if math.isnan(self.val_acc[i]) else self.val_acc[i]
+        """What keep-best and early stopping compare for row ``i``: validation accuracy. Without
+        validation data nothing is chosen: each epoch outranks the one before, so the last is kept
+        (the best *training* accuracy would be a choice made on the training data)."""
+        return float(self.epoch[i]) if math.isnan(self.val_acc[i]) else self.val_acc[i]
 
     @property
     def steps(self) -> int:
@@ -80,7 +82,10 @@ class History:
     @property
     def best_acc(self) -> float | None:
         """Accuracy of the kept epoch: validation if there was any, else training."""
-        return None if self.best_epoch is None else self.score(self.epoch.index(self.best_epoch))
+        if self.best_epoch is None:
+            return None
+        i = self.epoch.index(self.best_epoch)
+        return self.train_acc[i] if math.isnan(self.val_acc[i]) else self.val_acc[i]
 
     def plot(self, title: str = ""):
         """Loss and accuracy per epoch, training and validation."""

@@ -154,7 +154,8 @@ def _resume(path: Path, model, optimizer, scheduler, scaler) -> tuple[History, B
     history, state = load_checkpoint(path, model, optimizer, scheduler, scaler)
     if state is None or history.best_epoch is None:
         return history, BestWeights(model)
-    return history, BestWeights(model, state, history.best_epoch, history.best_acc)
+    score = history.score(history.epoch.index(history.best_epoch))
+    return history, BestWeights(model, state, history.best_epoch, score)
 
 
 # --------------------------------------------------------------------------- fit
@@ -166,7 +167,8 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
         overwrite: bool = False, seed: int = 0, amp: bool | None = None, progress: bool = True,
         on_epoch: Callable[[History], None] | None = None,
         should_stop: Callable[[], bool] | None = None) -> History:
-    """Train ``model`` where it is (its device), keeping the weights of the best validation epoch.
+    """Train ``model`` where it is (its device), keeping the weights of the best validation epoch;
+    without ``val``, those of the last epoch (nothing to choose on: training accuracy is not a choice).
 
     ``epochs`` is the length of the run: ``fit`` trains until the History holds ``epochs``
     epochs. A fresh call trains that many; ``history=`` (a run to extend) or ``resume=True``
@@ -191,6 +193,10 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
     >>> history = fit(model, train_loader, val_loader, epochs=5, lr=1e-3, patience=2)
     """
     check_run(epochs, patience, lr)
+    if patience is not None and val is None:
+        raise ValueError("patience stops training when validation accuracy stops improving, and no val loader "
+                         "was given: pass val=..., or leave patience out (fit then trains every epoch and "
+                         "keeps the last).")
     check_loader(model, train, "training")
     if val is not None:
         check_loader(model, val, "validation")
