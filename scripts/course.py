@@ -8,6 +8,7 @@ with ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``: graded, never show
     python scripts/course.py build                 # build/course/{student,instructor,autograder}/
     python scripts/course.py grade SUBMISSIONS...  # build/grades/grades.csv + the executed notebooks
     python scripts/course.py badges [--check]      # Colab/Binder badges and the Colab set-up cell
+    python scripts/course.py instructors [--check] # docs/instructors.md's exercise table, from the lessons
 
 Why otter-grader (docs/instructors.md): it grades a notebook on the instructor's own machine
 with no server or database (``otter.api.grade_submission``), the same autograder zip runs on
@@ -87,10 +88,13 @@ def split_hidden(source: str) -> tuple[str, str]:
 
 
 def student_copy(nb: nbformat.NotebookNode, lesson: str) -> nbformat.NotebookNode:
-    """Solutions replaced by a stub with a hint, hidden tests removed, all outputs cleared."""
+    """Solutions replaced by a stub with a hint, hidden tests and the instructors' metadata removed, all
+    outputs cleared."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     for exercise, check in exercises(nb):
         exercise.source = strip_solution(exercise.source, exercise.metadata.get("hint", DEFAULT_HINT))
+        for key in ("mutants", "checks"):  # wrong answers a check rejects, what it asserts: instructors only
+            exercise.metadata.pop(key, None)
         check.source = split_hidden(check.source)[0].rstrip()
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -290,6 +294,72 @@ def badges(check: bool = False) -> list[str]:
     return stale
 
 
+# --------------------------------------------------------------------------- instructors' table
+
+TABLE = re.compile(r"<!-- exercises -->\n.*?<!-- /exercises -->", re.S)
+
+
+def stored_minutes(nb: nbformat.NotebookNode) -> float | None:
+    """Wall time of the lesson's stored run, from its cells' execution timestamps (None if absent)."""
+    stamps = [c.metadata.get("execution", {}) for c in nb.cells if c.cell_type == "code"]
+    start = [s["iopub.execute_input"] for s in stamps if "iopub.execute_input" in s]
+    end = [s["shell.execute_reply"] for s in stamps if "shell.execute_reply" in s]
+    if not start or not end:
+        return None
+    from datetime import datetime
+    seconds = (datetime.fromisoformat(max(end).rstrip("Z")) - datetime.fromisoformat(min(start).rstrip("Z")))
+    return seconds.total_seconds() / 60
+
+
+def learner_minutes(nb: nbformat.NotebookNode) -> tuple[int, str]:
+    """An estimate of a learner's time on a lesson, rounded to 5 minutes, and how it was reached:
+    prose at 150 words a minute, code at 10 lines a minute, 10 minutes an exercise, plus the stored run."""
+    words = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    lines = sum(len(c.source.splitlines()) for c in nb.cells if c.cell_type == "code")
+    n, run = len(exercises(nb)), stored_minutes(nb) or 0.0
+    total = 5 * round((words / 150 + lines / 10 + 10 * n + run) / 5)
+    return total, (f"{words:,} words of prose at 150 a minute, {lines} lines of code at 10 a minute, {n} "
+                   f"exercises at 10 minutes each, and {max(1, round(run))} of running on 2 CPU cores")
+
+
+def exercise_table() -> str:
+    """The table of docs/instructors.md, from the lessons: each exercise's name, what its check asserts
+    (the exercise cell's ``checks`` metadata) and the wrong answers it is shown to reject (``mutants``,
+    run by tests/test_exercise_mutations.py), with the stored run's wall time."""
+    rows = ["| lesson | stored run, learner time | exercise: what the check asserts; wrong answers it rejects |",
+            "|---|---|---|"]
+    for path in lessons():
+        nb = nbformat.read(path, as_version=4)
+        minutes = stored_minutes(nb)
+        title = re.search(r"^# (.+)$", nb.cells[0].source, re.M).group(1).split(":")[0]
+        parts = []
+        for n, (exercise, _) in enumerate(exercises(nb), start=1):
+            if "checks" not in exercise.metadata:
+                raise ValueError(f"{path.name}, exercise {n}: add a `checks` line to the exercise cell's metadata.")
+            names = re.findall(r"^def (\w+)", strip_solution(exercise.source, ""), re.M) or \
+                re.findall(r"^(\w+) =", exercise.source.split(BEGIN)[1].split(END)[0], re.M)
+            label = ", ".join(f"`{name}`" for name in names)
+            wrong = "; ".join(exercise.metadata.get("mutants", {}))
+            parts.append(f"**{n}** {label}: {exercise.metadata['checks']}" + (f" *Rejects:* {wrong}." if wrong else ""))
+        run = "" if minutes is None else f"{minutes:.1f} min, "
+        rows.append(f"| {title} | {run}about {learner_minutes(nb)[0]} min | {'<br>'.join(parts)} |")
+    return "\n".join(rows)
+
+
+def instructors(check: bool = False) -> list[str]:
+    """Write (or with ``check``, only compare) docs/instructors.md's exercise table. Returns what differs."""
+    path = ROOT / "docs" / "instructors.md"
+    text = path.read_text()
+    if not TABLE.search(text):
+        raise ValueError("docs/instructors.md has no <!-- exercises --> ... <!-- /exercises --> block.")
+    new = TABLE.sub(lambda _: f"<!-- exercises -->\n{exercise_table()}\n<!-- /exercises -->", text)
+    if new == text:
+        return []
+    if not check:
+        path.write_text(new)
+    return ["docs/instructors.md"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -303,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--seed", type=int, help="run each lesson with this SEED")
     d = sub.add_parser("badges", help="write the Colab/Binder badges and the Colab cell from pyproject's Repository")
     d.add_argument("--check", action="store_true", help="only report what is out of date (exit 1 if anything is)")
+    t = sub.add_parser("instructors", help="write docs/instructors.md's exercise table from the lessons' metadata")
+    t.add_argument("--check", action="store_true", help="only report whether it is out of date (exit 1 if it is)")
     args = parser.parse_args(argv)
     if args.command == "build":
         made = build(args.out)
@@ -314,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(f"  {row['submission']:40} {row['total']:g} / {row['possible']:g}")
     else:
-        stale = badges(check=args.check)
+        stale = (badges if args.command == "badges" else instructors)(check=args.check)
         print(("out of date: " if args.check else "updated: ") + (", ".join(stale) or "nothing"))
         return 1 if args.check and stale else 0
     return 0

@@ -4,7 +4,8 @@ Grading the instructor copy (the lesson itself, solved) with otter-grader in fas
 lesson's fast-mode run: ``tests/test_notebooks.py`` checks that execution (every cell ran, no
 error), and ``tests/test_course.py`` checks its grades. The student copy is graded in the same
 call. So a lesson is executed twice per test session in fast mode (solved and unsolved), and once
-in learner mode by nbval, instead of three times plus nbval.
+in learner mode by nbval, instead of three times plus nbval. The solved copy also runs each
+exercise's wrong answers (scripts/mutants.py, tests/test_exercise_mutations.py).
 
 The fast runs use ``SEED = 1``, not the lessons' default 0 (which nbval replays in learner mode),
 so every CI run also checks that no assertion depends on one lucky seed.
@@ -22,7 +23,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import FAST_SEED, ROOT, load_course
+from helpers import FAST_SEED, ROOT, load_course, load_script
+
+mutants = load_script("mutants")
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +64,10 @@ def fast_run(built, tmp_path_factory):
         submissions = tmp / "submissions"
         submissions.mkdir()
         prefix = path.stem[:2]
-        (submissions / f"{prefix}_solved.ipynb").write_bytes((built / "instructor" / path.name).read_bytes())
+        # The solved copy carries a probe after each check (scripts/mutants.py): the wrong answers
+        # each check must reject run in this same execution, and leave the lesson's state as it was.
+        solved = mutants.with_probes(nbformat.read(built / "instructor" / path.name, as_version=4))
+        nbformat.write(solved, submissions / f"{prefix}_solved.ipynb")
         (submissions / f"{prefix}_unsolved.ipynb").write_bytes((built / "student" / path.name).read_bytes())
         start = time.perf_counter()
         done = subprocess.run([sys.executable, str(ROOT / "scripts" / "course.py"), "grade", str(submissions),

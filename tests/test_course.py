@@ -135,3 +135,11 @@ def test_a_wrong_repository_setting_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(course, "ROOT", tmp_path)
     with pytest.raises(ValueError, match="OWNER/NAME"):
         course.repository()
+
+
+def test_the_instructors_table_comes_from_the_lessons():
+    assert course.instructors(check=True) == [], "run `python scripts/course.py instructors`"
+    table = course.exercise_table()
+    for path in LESSONS:
+        for exercise, _ in course.exercises(nbformat.read(path, as_version=4)):
+            assert exercise.metadata["checks"] in table and all(name in table for name in exercise.metadata["mutants"])

@@ -62,6 +62,16 @@ def test_notebook_conventions(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_the_top_states_the_learner_time_it_is_estimated_at(path, course):
+    nb = nbformat.read(path, as_version=4)
+    stated = re.search(r"\*\*Learner time:\*\* about (\d+) minutes", nb.cells[0].source)
+    assert stated, "the first cell ends with **Learner time:** about N minutes (course.learner_minutes)"
+    minutes, _ = course.learner_minutes(nb)
+    assert abs(int(stated.group(1)) - minutes) <= 10, \
+        f"the top says {stated.group(1)} minutes; the lesson now estimates at {minutes}: update it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_in_fast_mode(path, fast_run):
     run = fast_run(path)
     lesson = {c.source for c in code_cells(nbformat.read(path, as_version=4))}

@@ -1,0 +1,78 @@
+"""Every exercise check fails on plausible wrong answers, says what is wrong, and holds no answer.
+
+The wrong answers ("mutants") live in each exercise cell's metadata (scripts/mutants.py). They run
+inside the solved copy's fast-mode grading that tests/conftest.py makes once per lesson, so this
+file adds no lesson execution of its own.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import nbformat
+import pytest
+from helpers import load_course, load_script
+
+course = load_course()
+mutants = load_script("mutants")
+LESSONS = [p for p in course.lessons() if course.exercises(nbformat.read(p, as_version=4))]
+EXERCISES = [(path, n, exercise, check) for path in LESSONS
+             for n, (exercise, check) in enumerate(course.exercises(nbformat.read(path, as_version=4)), start=1)]
+IDS = [f"{path.stem[:2]}-ex{n}" for path, n, _, _ in EXERCISES]
+
+
+def solution(source: str, assignments: bool) -> list[str]:
+    """What the solution block says, line by line: each line, the expression it returns and, with
+    ``assignments``, the expression it assigns, when 20 characters or more (not `return answer`)."""
+    pieces, inside = [], False
+    for line in source.splitlines():
+        if line.strip() in (course.BEGIN, course.END):
+            inside = line.strip() == course.BEGIN
+        elif inside:
+            line = line.strip()
+            pieces += [line, line.removeprefix("return ")] + ([line.split(" = ", 1)[-1]] if assignments else [])
+    return [piece for piece in set(pieces) if len(piece) >= 20]
+
+
+@pytest.mark.parametrize(("path", "n", "exercise", "check"), EXERCISES, ids=IDS)
+def test_each_exercise_names_at_least_two_wrong_answers(path, n, exercise, check):
+    wrong = exercise.metadata.get(mutants.KEY, {})
+    assert len(wrong) >= 2, f"{path.name} exercise {n}: add the mistakes its check must reject ({mutants.KEY})"
+    for name, code in wrong.items():
+        ast.parse(mutants.replace_solution(exercise.source, code))  # the mutant is valid Python
+        assert mutants.replace_solution(exercise.source, code) != exercise.source, name
+
+
+@pytest.mark.parametrize(("path", "n", "exercise", "check"), EXERCISES, ids=IDS)
+def test_every_assert_in_a_check_says_what_is_wrong(path, n, exercise, check):
+    bare = [node.lineno for node in ast.walk(ast.parse(check.source)) if isinstance(node, ast.Assert) and not node.msg]
+    assert not bare, f"{path.name} exercise {n}: asserts with no message on lines {bare} of its check"
+
+
+@pytest.mark.parametrize(("path", "n", "exercise", "check"), EXERCISES, ids=IDS)
+def test_neither_the_check_nor_the_hint_holds_the_answer(path, n, exercise, check):
+    shown = course.split_hidden(check.source)[0]
+    hint = exercise.metadata.get("hint", "")
+    for piece in solution(exercise.source, assignments=False):   # a check may build what the lesson built
+        assert piece not in shown, f"{path.name} exercise {n}: the check shows the solution's {piece!r}"
+    for piece in solution(exercise.source, assignments=True):
+        assert piece not in hint, f"{path.name} exercise {n}: the hint gives the solution's {piece!r}"
+
+
+def test_the_probe_replaces_only_the_solution_block():
+    source = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n\nprint(f)"
+    assert mutants.replace_solution(source, "return x - y\n") == "def f(x):\n    y = 1\n    return x - y\n\nprint(f)"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem[:2])
+def test_every_wrong_answer_fails_its_check(fast_run, path):
+    run = fast_run(path)  # the lesson's one fast-mode grading, with the probes in it
+    outcomes = mutants.found(run.solved)
+    for n, (exercise, _) in enumerate(course.exercises(nbformat.read(path, as_version=4)), start=1):
+        wrong = exercise.metadata.get(mutants.KEY, {})
+        assert set(outcomes.get(n, {})) == set(wrong), f"exercise {n}: the probe did not run every mutant"
+        escaped = {name: outcome for name, outcome in outcomes[n].items()
+                   if not outcome.startswith("caught") or "no message" in outcome}
+        assert not escaped, f"exercise {n}: wrong answers its check does not reject with a message: {escaped}"
+        seen = [name for name, outcome in outcomes[n].items() if outcome.startswith("caught: ")]
+        assert len(seen) >= 2, f"exercise {n}: fewer than 2 wrong answers fail the check a student sees ({seen})"
