@@ -23,7 +23,9 @@ import re
 import shutil
 import sys
 import tempfile
+import textwrap
 import tomllib
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -57,21 +59,45 @@ def exercises(nb: nbformat.NotebookNode,
     return pairs
 
 
-def strip_solution(source: str, hint: str) -> str:
-    """Replace every solution block with ``raise NotImplementedError(hint)`` at the block's indent."""
-    out, inside = [], False
+def replace_solution(source: str, code: str | list[str | None]) -> str:
+    """The cell with each solution block replaced by ``code``, re-indented to the block's indent. A
+    cell with several blocks takes a list, one entry per block; ``None`` keeps that block's solution."""
+    blocks = [code] if isinstance(code, str) else list(code)
+    out, inside, kept, n = [], False, False, 0
     for line in source.splitlines():
         if line.strip() == BEGIN:
-            inside = True
-            indent = line[: len(line) - len(line.lstrip())]
-            out.append(f"{indent}raise NotImplementedError({hint!r})")
+            if n >= len(blocks):
+                raise ValueError(f"{len(blocks)} replacement(s) given; the cell has more solution blocks")
+            inside, kept = True, blocks[n] is None
+            if not kept:
+                indent = line[: len(line) - len(line.lstrip())]
+                out.append(textwrap.indent(textwrap.dedent(blocks[n]).rstrip("\n"), indent))
         elif line.strip() == END:
-            inside = False
-        elif not inside:
+            inside, n = False, n + 1
+        elif not inside or kept:
             out.append(line)
     if inside:
         raise ValueError(f"{BEGIN} without {END}")
+    if n != len(blocks):
+        raise ValueError(f"{len(blocks)} replacement(s) given; the cell has {n} solution block(s)")
     return "\n".join(out)
+
+
+def strip_solution(source: str, hint: str) -> str:
+    """Replace every solution block with ``raise NotImplementedError(hint)`` at the block's indent."""
+    blocks = sum(line.strip() == BEGIN for line in source.splitlines())
+    return replace_solution(source, [f"raise NotImplementedError({hint!r})"] * blocks)
+
+
+def solution_lines(source: str) -> list[str]:
+    """The non-blank lines inside the solution blocks, stripped."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if line.strip() in (BEGIN, END):
+            inside = line.strip() == BEGIN
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
 
 
 def split_hidden(source: str) -> tuple[str, str]:
@@ -306,7 +332,6 @@ def stored_minutes(nb: nbformat.NotebookNode) -> float | None:
     end = [s["shell.execute_reply"] for s in stamps if "shell.execute_reply" in s]
     if not start or not end:
         return None
-    from datetime import datetime
     seconds = (datetime.fromisoformat(max(end).rstrip("Z")) - datetime.fromisoformat(min(start).rstrip("Z")))
     return seconds.total_seconds() / 60
 
@@ -337,7 +362,7 @@ def exercise_table() -> str:
             if "checks" not in exercise.metadata:
                 raise ValueError(f"{path.name}, exercise {n}: add a `checks` line to the exercise cell's metadata.")
             names = re.findall(r"^def (\w+)", strip_solution(exercise.source, ""), re.M) or \
-                re.findall(r"^(\w+) =", exercise.source.split(BEGIN)[1].split(END)[0], re.M)
+                [line.split(" = ")[0] for line in solution_lines(exercise.source) if re.match(r"\w+ = ", line)]
             label = ", ".join(f"`{name}`" for name in names)
             wrong = "; ".join(exercise.metadata.get("mutants", {}))
             parts.append(f"**{n}** {label}: {exercise.metadata['checks']}" + (f" *Rejects:* {wrong}." if wrong else ""))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 import nbformat
@@ -73,35 +72,12 @@ del _probe
 '''
 
 
-def replace_solution(source: str, code: str | list[str | None]) -> str:
-    """The exercise cell with its solution block replaced by ``code`` (re-indented to the block). An
-    exercise with several blocks takes a list, one entry per block; ``None`` keeps that block's solution."""
-    blocks = [code] if isinstance(code, str) else list(code)
-    out, inside, n = [], False, 0
-    for line in source.splitlines():
-        if line.strip() == course.BEGIN:
-            inside = True
-            indent = line[: len(line) - len(line.lstrip())]
-            if n >= len(blocks):
-                raise ValueError(f"the mutant gives {len(blocks)} block(s); the exercise has more")
-            kept = blocks[n] is None
-            if not kept:
-                out.append(textwrap.indent(textwrap.dedent(blocks[n]).rstrip("\n"), indent))
-        elif line.strip() == course.END:
-            inside, n = False, n + 1
-        elif not inside or kept:
-            out.append(line)
-    if n != len(blocks):
-        raise ValueError(f"the mutant gives {len(blocks)} block(s); the exercise has {n}")
-    return "\n".join(out)
-
-
 def with_probes(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of a lesson with a probe cell after each exercise's check (module docstring)."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     pairs = course.exercises(nb)
     for n, (exercise, check) in reversed(list(enumerate(pairs, start=1))):
-        mutants = {name: replace_solution(exercise.source, code)
+        mutants = {name: course.replace_solution(exercise.source, code)
                    for name, code in exercise.metadata.get(KEY, {}).items()}
         public, hidden = course.split_hidden(check.source)
         source = PROBE % {"mutants": mutants, "public": public, "hidden": hidden, "prefix": PREFIX, "n": n}

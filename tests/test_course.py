@@ -16,16 +16,6 @@ course = load_course()
 LESSONS = [p for p in course.lessons() if course.exercises(nbformat.read(p, as_version=4))]
 
 
-def solution_lines(source: str) -> list[str]:
-    lines, inside = [], False
-    for line in source.splitlines():
-        if line.strip() in (course.BEGIN, course.END):
-            inside = line.strip() == course.BEGIN
-        elif inside and line.strip():
-            lines.append(line.strip())
-    return lines
-
-
 def test_every_lesson_with_exercises_is_built(built):
     assert len(LESSONS) >= 5
     for path in LESSONS:
@@ -46,7 +36,7 @@ def test_student_copy_has_stubs_checks_and_no_answers(built, path):
     for (ex, check), (ex_s, check_s) in pairs:
         assert f"raise NotImplementedError({ex.metadata['hint']!r})" in ex_s.source
         assert course.BEGIN not in ex_s.source
-        for line in solution_lines(ex.source):
+        for line in course.solution_lines(ex.source):
             assert line not in ex_s.source.splitlines(), f"solution line left in the student copy: {line}"
         public, hidden = course.split_hidden(check.source)
         assert check_s.source == public.rstrip(), "the check is kept, minus its hidden tests"

@@ -24,13 +24,8 @@ IDS = [f"{path.stem[:2]}-ex{n}" for path, n, _, _ in EXERCISES]
 def solution(source: str, assignments: bool) -> list[str]:
     """What the solution block says, line by line: each line, the expression it returns and, with
     ``assignments``, the expression it assigns, when 20 characters or more (not `return answer`)."""
-    pieces, inside = [], False
-    for line in source.splitlines():
-        if line.strip() in (course.BEGIN, course.END):
-            inside = line.strip() == course.BEGIN
-        elif inside:
-            line = line.strip()
-            pieces += [line, line.removeprefix("return ")] + ([line.split(" = ", 1)[-1]] if assignments else [])
+    pieces = [piece for line in course.solution_lines(source)
+              for piece in [line, line.removeprefix("return ")] + ([line.split(" = ", 1)[-1]] if assignments else [])]
     return [piece for piece in set(pieces) if len(piece) >= 20]
 
 
@@ -39,8 +34,8 @@ def test_each_exercise_names_at_least_two_wrong_answers(path, n, exercise, check
     wrong = exercise.metadata.get(mutants.KEY, {})
     assert len(wrong) >= 2, f"{path.name} exercise {n}: add the mistakes its check must reject ({mutants.KEY})"
     for name, code in wrong.items():
-        ast.parse(mutants.replace_solution(exercise.source, code))  # the mutant is valid Python
-        assert mutants.replace_solution(exercise.source, code) != exercise.source, name
+        ast.parse(course.replace_solution(exercise.source, code))  # the mutant is valid Python
+        assert course.replace_solution(exercise.source, code) != exercise.source, name
 
 
 @pytest.mark.parametrize(("path", "n", "exercise", "check"), EXERCISES, ids=IDS)
@@ -61,7 +56,7 @@ def test_neither_the_check_nor_the_hint_holds_the_answer(path, n, exercise, chec
 
 def test_the_probe_replaces_only_the_solution_block():
     source = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n\nprint(f)"
-    assert mutants.replace_solution(source, "return x - y\n") == "def f(x):\n    y = 1\n    return x - y\n\nprint(f)"
+    assert course.replace_solution(source, "return x - y\n") == "def f(x):\n    y = 1\n    return x - y\n\nprint(f)"
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem[:2])
