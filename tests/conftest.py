@@ -84,3 +84,25 @@ def fast_run(built, tmp_path_factory):
         return cache[path.stem]
 
     return run
+
+
+# Markers, set by where a test lives: `pytest -m unit` runs the library's tests (about a minute),
+# `-m notebook` the lessons (fast-mode grading, nbval replays), `-m browser` JupyterLab in Chromium.
+NOTEBOOK_FILES = {"test_notebooks.py", "test_course.py", "test_exercise_mutations.py", "test_website_pages.py"}
+
+
+def pytest_configure(config):
+    for name, what in [("unit", "the library, no lesson executed"), ("notebook", "executes or replays lessons"),
+                       ("browser", "drives JupyterLab in headless Chromium")]:
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        path = Path(str(item.fspath))
+        if "browser" in path.parts:
+            item.add_marker("browser")
+        elif path.suffix == ".ipynb" or path.name in NOTEBOOK_FILES:
+            item.add_marker("notebook")
+        else:
+            item.add_marker("unit")
