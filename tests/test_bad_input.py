@@ -6,9 +6,11 @@ Nothing is lost: a failed call leaves the model and the History as they were.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -450,3 +452,272 @@ def test_a_tokenizer_from_another_model():
                                          "tokenizer belongs to another model"):
         tl.fit(model, tl.text_loader(texts, tokenizer), epochs=1, progress=False)
     assert unchanged(model, before)
+
+
+# --------------------------------------------------------------------------- round 2 (issue #29), by category
+
+def _upright_and_phone(root, orientation):
+    """A course photo saved upright, and as a phone saves it: the pixels turned, an EXIF tag saying so."""
+    from transferlib.transforms import ORIENTATION
+
+    photo = tl.load_dataset("tuxpaint_photos")[12][0]  # "king penguin" at 0.998 upright, to MobileNetV2
+    (root / "bird").mkdir(parents=True)
+    photo.save(root / "bird" / "upright.jpg", quality=95)
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    stored = photo.transpose(Image.Transpose.ROTATE_90 if orientation == 6 else Image.Transpose.ROTATE_270)
+    stored.save(root / "bird" / "phone.jpg", quality=95, exif=exif)
+    (root / "other").mkdir()
+    stored.save(root / "other" / "sideways.jpg", quality=95)  # the pixels without the tag: what was read before
+    return photo
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_1_phone_photos_are_predicted_as_their_upright_versions(tmp_path, orientation):
+    from transferlib.transforms import open_rgb
+
+    photo = _upright_and_phone(tmp_path, orientation)
+    net, weights = tl.load_model("mobilenet_v2")
+    preprocess = tl.image_transform(weights)
+
+    def probs(image):
+        with torch.inference_mode():
+            return net.eval()(preprocess(image)[None]).softmax(-1)[0]
+
+    upright = probs(open_rgb(tmp_path / "bird" / "upright.jpg"))
+    sideways = probs(open_rgb(tmp_path / "other" / "sideways.jpg"))
+    assert upright.max() > 0.9 and sideways.argmax() != upright.argmax()  # the test can tell the two apart
+    assert open_rgb(tmp_path / "bird" / "phone.jpg").size == photo.size                  # predict(path), training
+    folder = tl.load_image_folder(tmp_path, transform=preprocess)                       # load_image_folder
+    with Image.open(tmp_path / "bird" / "phone.jpg") as opened:                         # predict(Image.open(...))
+        phone_pil = probs(opened)
+    in_folder = folder[[Path(p).name for p, _ in folder.samples].index("phone.jpg")][0]
+    with torch.inference_mode():
+        from_folder = net(in_folder[None]).softmax(-1)[0]
+    for phone in (probs(open_rgb(tmp_path / "bird" / "phone.jpg")), phone_pil, from_folder):
+        assert phone.argmax() == upright.argmax() and (phone - upright).abs().max() < 0.01
+
+
+def test_1_a_damaged_exif_block_keeps_the_photo_as_stored(tmp_path):
+    from transferlib.transforms import open_rgb
+
+    photo = Image.new("RGB", (40, 30), (200, 10, 10))
+    photo.save(tmp_path / "edited.jpg", exif=b"Exif\x00\x00not a TIFF header")
+    assert open_rgb(tmp_path / "edited.jpg").size == (40, 30)
+    with Image.open(tmp_path / "edited.jpg") as opened:
+        assert tl.image_transform(None, size=8)(opened).shape == (3, 8, 8)
+
+
+def test_2_evaluate_and_the_feature_functions_check_their_loader_as_fit_does():
+    data = blobs(n=120)
+    data.targets, data.classes = data.tensors[1].tolist(), ["a", "b", "c"]
+    model = TinyNet().train()
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(TypeError, match="The evaluation data is a Dataset, not a loader of batches. Wrap it"):
+        tl.evaluate(model, data)
+    with pytest.raises(ValueError, match="The model has 4 outputs but the evaluation data has 3 classes"):
+        tl.evaluate(TinyNet(num_classes=4), tl.make_loader(data, 40))
+    with pytest.raises(ValueError, match=r"The evaluation loader has no batches \(its dataset holds 0 items\)"):
+        tl.evaluate(model, tl.make_loader(blobs(n=0), 8))
+    with pytest.raises(ValueError, match="2 class names for a model with 3 outputs"):
+        tl.evaluate(model, tl.make_loader(data, 40), classes=["a", "b"])
+    with pytest.raises(ValueError, match=r"The data loader has no batches \(its dataset holds 0 items\)"):
+        tl.extract_features(model, blobs(n=0), progress=False)
+    with pytest.raises(TypeError, match="The training data is a Dataset, not a loader"):
+        tl.lr_find(model, data, progress=False)
+    floats = tl.make_loader(torch.utils.data.TensorDataset(data.tensors[0], data.tensors[1].float()), 40)
+    with pytest.raises(TypeError, match="The training labels are torch.float32"):
+        tl.lr_find(model, floats, progress=False)
+    sevens = tl.make_loader(torch.utils.data.TensorDataset(data.tensors[0], data.tensors[1] + 7), 40)
+    with pytest.raises(ValueError, match="The training data has label 7, outside 0..2"):
+        tl.lr_find(model, sevens, progress=False)
+    assert unchanged(model, before) and model.training
+    _, tokenizer = tl.load_text_model("minilm")
+    texts = tl.TextDataset(["good", "bad"], [0, 1], ["neg", "pos"], tl.DatasetInfo("x", "", "", ""))
+    with pytest.raises(ValueError, match="tokenizer .* has 30522 tokens but the model's embedding has 100"):
+        tl.evaluate(Bag(), tl.text_loader(texts, tokenizer))
+
+
+def test_2_source_similarity_names_what_it_was_given():
+    raw = tl.load_dataset("tuxpaint_photos")
+    with pytest.raises(ValueError, match="source_similarity\\(\\) was given an empty dataset"):
+        tl.source_similarity(tl.subset(raw, []))
+    with pytest.raises(TypeError, match="needs raw images; this dataset's items are Tensors .* transform=None"):
+        tl.source_similarity(tl.with_transform(raw, tl.image_transform(None, size=28)))
+    with pytest.raises(TypeError, match="not a DataLoader"):
+        tl.source_similarity(tl.make_loader(raw, 8))
+
+
+def test_3_spreadsheets_with_a_comma_a_long_cell_or_a_nan(tmp_path):
+    with pytest.raises(ValueError, match=r"line 3: more fields than the header's 2 \(text, label\).*in quotes"):
+        tl.load_text_csv(_csv(tmp_path, b"text,label\ngood,pos\nbad, really bad,neg\nok,pos\n"))
+    import csv
+
+    limit = csv.field_size_limit()
+    long = tl.load_text_csv(_csv(tmp_path, b'text,label\n"' + b"x" * 140_000 + b'",pos\nok,neg,\n'))
+    assert len(long.texts[0]) == 140_000 and long.classes == ["neg", "pos"]  # a trailing empty field is harmless
+    assert csv.field_size_limit() == limit  # the limit is lifted for the file only
+    with pytest.raises(TypeError, match=r"texts\[1\] is nan \(a float\), not a text; 1 items are not strings"):
+        tl.TextDataset(["fine", float("nan")], [0, 1], ["n", "p"], tl.DatasetInfo("x", "", "", ""))
+
+
+LOGITS = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+LABELS = torch.arange(50) % 3
+PROBS = LOGITS.softmax(-1)
+NAN_ROW = PROBS.clone()
+NAN_ROW[4] = math.nan
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: tl.fit_temperature(torch.full((50, 3), math.nan), LABELS), "Row 0 of logits is not finite"),
+    (lambda: tl.fit_temperature(torch.full((50, 3), math.inf), LABELS), "Row 0 of logits is not finite"),
+    (lambda: tl.fit_temperature(torch.zeros(0, 3), torch.zeros(0)), "logits and labels are empty"),
+    (lambda: tl.fit_temperature(PROBS, LABELS), "these are probabilities. Pass the logits"),
+    (lambda: tl.fit_temperature(LOGITS, LABELS + 1), r"labels\[2\] is 3, outside 0..2 for 3 classes"),
+    (lambda: tl.ece(PROBS, LABELS - 1), r"labels\[0\] is -1, outside 0..2"),
+    (lambda: tl.reliability(PROBS, LABELS * 0 + 7), r"labels\[0\] is 7, outside 0..2"),
+    (lambda: tl.compare_ece(PROBS, PROBS, LABELS + 3), r"labels\[0\] is 3, outside 0..2"),
+    (lambda: tl.compare_ece(PROBS, NAN_ROW, LABELS), "Row 4 of b_probs is not finite"),
+    (lambda: tl.ece(PROBS[:, 0], LABELS), r"Pass torch.softmax\(logits, -1\), not the predicted labels"),
+    (lambda: tl.fit_temperature(LOGITS[:, 0], LABELS), "Pass the logits, the model's outputs before the softmax"),
+    (lambda: tl.linear_cka(torch.full((5, 2), math.nan), torch.ones(5, 2)), "hold NaN or inf"),
+    (lambda: tl.ece(NAN_ROW, LABELS), "Row 4 of probs is not finite"),
+    (lambda: tl.ece(torch.zeros(0, 3), torch.zeros(0)), "probs and labels are empty"),
+    (lambda: tl.ece(PROBS, LABELS + 0.5), "labels must be whole class indices 0..2, not float32 values"),
+    (lambda: tl.ece(PROBS, LABELS, confidence=95), r"confidence is a probability.*not 95"),
+    (lambda: tl.ece(PROBS, LABELS, bins=0), "bins must be a whole number >= 1, not 0"),
+    (lambda: tl.ece(PROBS, LABELS, resamples=0), "resamples must be a whole number >= 1, not 0"),
+    (lambda: tl.stats.compare([1, 0, 1], [0, 0, 1], resamples=0), "resamples must be a whole number >= 1"),
+    (lambda: tl.stats.accuracy(["True", "False"]), "Correctness must be 0/1 or True/False per item, not <U5"),
+], ids=["nan logits", "inf logits", "empty", "probabilities as logits", "label 3", "label -1", "label 7",
+        "compare_ece label", "b_probs", "probs of one class", "logits of one class", "cka of nan",
+        "nan row", "empty probs", "float labels", "confidence 95", "bins 0", "resamples 0",
+        "compare resamples 0", "strings"])
+def test_4_calibration_and_statistics_name_the_bad_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_4_whole_valued_float_labels_still_count():
+    assert tl.ece(PROBS, LABELS.float(), resamples=100).value == tl.ece(PROBS, LABELS, resamples=100).value
+
+
+def test_5_checkpoint_and_file_paths_are_refused_before_anything_trains(tmp_path, monkeypatch):
+    model, train = TinyNet(), tl.make_loader(blobs(), 40)
+    history = tl.fit(model, train, epochs=1, progress=False)
+    before, epochs = copy.deepcopy(model.state_dict()), list(history.epoch)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "afile").write_text("x")
+    for path, error, message in [
+        (tmp_path / "runs", IsADirectoryError, "runs is a folder. Give a file name, e.g. .*runs/run.pt"),
+        (tmp_path / "afile" / "run.pt", NotADirectoryError, "afile is a file, so .*run.pt cannot be written"),
+        (tmp_path / ("x" * 300 + ".pt"), ValueError, "is 307 bytes long .*this system allows 255"),
+        (tmp_path / ("x" * 250 + ".pt"), ValueError, r"is 257 bytes long \(with .tmp, as it is first written\)"),
+        (str(tmp_path / "new") + "/", IsADirectoryError, "new/ names a folder. Give a file name"),
+    ]:
+        with pytest.raises(error, match=message):
+            tl.fit(model, train, epochs=3, history=history, checkpoint=path, progress=False)
+        with pytest.raises(error, match=message):
+            tl.save_checkpoint(path, model)
+        assert unchanged(model, before) and history.epoch == epochs
+    longest = tmp_path / ("x" * 248 + ".pt")  # 255 bytes with .tmp: allowed
+    assert tl.fit(model, train, epochs=2, history=history, checkpoint=longest, progress=False).epoch == [1, 2]
+    longest.unlink()
+    good = tl.save_checkpoint(tmp_path / "good.pt", model)
+    kept = good.read_bytes()
+
+    def disk_full(state, f):
+        Path(f).write_bytes(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        tl.save_checkpoint(good, model)
+    assert good.read_bytes() == kept and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "good.pt", "runs"]
+
+
+def test_5_saved_models_refuse_missing_weights_and_edited_metadata(tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    model, weights = tl.build_classifier("mobilenet_v2", num_classes=3, pretrained=False)
+    with pytest.raises(ValueError, match="weights=None is not a set of pretrained weights"):
+        tl.save_for_inference(tmp_path / "m.safetensors", model, list("abc"), None)
+    assert not list(tmp_path.iterdir())
+    path = tl.save_for_inference(tmp_path / "m.safetensors", model, list("abc"), weights, size=64)
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    state = load_file(str(path))
+    for change in ({"arch": "efficientnet_lite0"}, {"classes": list("abcd")}, {"temperature": -1.0}):
+        config = {**json.loads(meta["transferlib"]), **change}  # the metadata edited, the weights not
+        save_file(state, str(tmp_path / "edited.safetensors"), {**meta, "transferlib": json.dumps(config)})
+        with pytest.raises(ValueError, match="edited.safetensors has transferlib's metadata, but the model it "
+                                             "describes cannot be rebuilt"):
+            tl.load_predictor(tmp_path / "edited.safetensors")
+    assert tl.save_for_inference(path, model, list("abc"), weights, temperature=np.float32(1.5)) == path
+
+
+def test_6_datasets_splits_and_probes_name_what_is_wrong(tmp_path, monkeypatch, capsys):
+    data = blobs(n=120)
+    data.targets, data.classes = data.tensors[1].tolist(), ["a", "b", "c"]
+    grey = tl.ArrayImageDataset(torch.zeros(4, 8, 8, dtype=torch.uint8).numpy(), [0, 1, 0, 1], ["a", "b"],
+                                tl.DatasetInfo("x", "", "", ""))
+    with pytest.raises(TypeError, match="in_memory\\(\\) keeps tensors, and this dataset's inputs are Images"):
+        tl.in_memory(grey)
+    with pytest.raises(ValueError, match="k must be a whole number between 1 and 40 .*not 2.5"):
+        tl.k_shot(data, 2.5)
+    with pytest.raises(ValueError, match="test_size=0.01 splits 120 items into 118 to train on and 2 to test on"):
+        tl.stratified_split(data, test_size=0.01)
+    with pytest.raises(ValueError, match=r"The training loader has no batches \(its dataset holds 0 items\)"):
+        tl.fit(TinyNet(), tl.make_loader(blobs(n=0), 8, shuffle=True), epochs=1, progress=False)
+    x = torch.randn(20, 4)
+    with pytest.raises(ValueError, match=r"The train labels hold one class only \(0\)"):
+        tl.fit_probe((x, torch.zeros(20, dtype=torch.long)))
+    with pytest.raises(ValueError, match=r"features of shape \(20,\).*features.reshape\(-1, 1\)"):
+        tl.logistic_probe(x[:, 0], torch.arange(20) % 2, x[:5, 0], torch.arange(5) % 2)
+    monkeypatch.setenv("TRANSFERLIB_CACHE", str(tmp_path))
+    backbone = nn.Sequential(nn.Flatten(), nn.Linear(16, 5))
+    first = tl.cached_features(backbone, data, key="damaged", progress=False)
+    (cached,) = (tmp_path / "features").iterdir()
+    cached.write_bytes(cached.read_bytes()[:100])  # cut short, as a full disk or a killed kernel leaves it
+    again = tl.cached_features(backbone, data, key="damaged", progress=False)
+    assert "are damaged" in capsys.readouterr().out and torch.equal(again[0], first[0])
+
+
+class OneParameter(nn.Module):  # no sub-modules, so no blocks
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(3, 16))
+
+    def forward(self, x):
+        return x @ self.weight.T
+
+
+def test_7_numbers_that_used_to_be_silent(capsys):
+    assert math.isnan(tl.linear_cka(torch.ones(10, 4), torch.randn(10, 4)))
+    assert capsys.readouterr().out == "linear_cka: the first activations are constant (collapsed): CKA is nan.\n"
+    with pytest.raises(ValueError, match="needs at least 2 rows"):
+        tl.linear_cka(torch.randn(1, 4), torch.randn(1, 4))
+    model, train = TinyNet(), tl.make_loader(blobs(), 40)
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError, match="num_steps must be a whole number >= 3, not 1"):
+        tl.lr_find(model, train, num_steps=1, progress=False)
+    with pytest.raises(ValueError, match="The loss blew up .* after [12] steps .*Start lower"):
+        tl.lr_find(model, train, start_lr=1e3, end_lr=1e9, progress=False)
+    assert unchanged(model, before)
+    with pytest.raises(ValueError, match="48 trainable parameters of this OneParameter are in no block"):
+        tl.make_optimizer(OneParameter(), 1e-3, discriminative=2.6)
+    with pytest.raises(ValueError, match="This OneParameter has no blocks to show"):
+        tl.FreezePanel(OneParameter())
+
+
+@pytest.mark.parametrize("val", [False, True])
+@pytest.mark.parametrize("training", [False, True])
+def test_8_fit_gives_the_model_back_in_the_mode_it_came_in(val, training):
+    model = TinyNet().train(training)
+    model.body[1].eval()  # a submodule in its own mode (a pretrained encoder inside a new wrapper)
+    loader = tl.make_loader(blobs(), 40)
+    tl.fit(model, loader, loader if val else None, epochs=1, progress=False)
+    assert model.training == training and not model.body[1].training

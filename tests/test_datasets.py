@@ -154,7 +154,7 @@ def test_image_transform_makes_any_image_a_normalised_rgb_tensor():
         assert x.shape == (3, 64, 64) and -1.0 <= float(x.min()) <= float(x.max()) <= 1.0
     grey, _ = tl.load_dataset("animal_mnist", "test", transform=t)[0]
     assert grey.shape == (3, 64, 64)
-    assert "ToRGB()" in repr(t) and "0x" not in repr(t), "a stable repr keeps feature-cache keys stable"
+    assert "ToRGB(exif)" in repr(t) and "0x" not in repr(t), "a stable repr keeps feature-cache keys stable"
 
 
 def test_augmentation_is_random_but_seeded():
@@ -284,7 +284,6 @@ def test_a_missing_or_extra_photo_is_caught(datasets_copy):
         tl.load_dataset("tuxpaint_photos")
 
 
-@pytest.mark.unit
 def test_split_budget_takes_validation_out_of_the_budget():
     data = tl.ArrayImageDataset(np.zeros((60, 4, 4), np.uint8), np.repeat([0, 1, 2], 20), ["a", "b", "c"],
                                   tl.DatasetInfo("x", "", "", ""))

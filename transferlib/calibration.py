@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .checks import check_confidence, check_labels, check_number
 from .stats import RESAMPLES, Estimate
 
 __all__ = ["Reliability", "reliability", "ece", "compare_ece", "ECEComparison", "fit_temperature"]
@@ -37,15 +38,36 @@ def _numpy(x: Any, dtype: Any) -> np.ndarray:
     return (x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)).astype(dtype)
 
 
-def _top(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+def _scores(values: Any, labels: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (probs or logits, items x classes, finite) and their labels (class indices), checked."""
+    v, n = _numpy(values, np.float64), int(np.prod(np.shape(labels)))
+    if v.ndim != 2 or v.shape[0] != n or v.shape[1] < 2:
+        wanted = "the logits, the model's outputs before the softmax" if what == "logits" else \
+            "torch.softmax(logits, -1)"
+        raise ValueError(f"{what} must be items x classes (2 or more), with one label per item: got {what} of shape "
+                         f"{v.shape} and {n} labels. Pass {wanted}, not the predicted labels.")
+    if not len(v):
+        raise ValueError(f"{what} and labels are empty: there is nothing to measure. Pass the model's outputs on "
+                         "at least one item (on a few hundred, for an interval worth reading).")
+    bad = np.flatnonzero(~np.isfinite(v).all(1))
+    if bad.size:
+        raise ValueError(f"Row {bad[0]} of {what} is not finite ({v[bad[0]][:4].tolist()}...; {bad.size} such rows): "
+                         "the model produced NaN or inf. Check its weights and inputs (a diverged run?) first.")
+    return v, check_labels(labels, v.shape[1], "labels")
+
+
+def _top(probs: Any, labels: Any, what: str = "probs") -> tuple[np.ndarray, np.ndarray]:
     """(confidence of the top class, whether it is right), per item."""
-    p, y = _numpy(probs, np.float64), _numpy(labels, np.int64)
-    if p.ndim != 2 or len(p) != len(y):
-        raise ValueError(f"probs must be items x classes with one label per item: got probs of shape {p.shape} "
-                         f"and {len(y)} labels. Pass softmax(logits, -1), not the logits or the predicted labels.")
+    p, y = _scores(probs, labels, what)
     if not np.allclose(p.sum(1), 1.0, atol=1e-3) or p.min() < 0:
-        raise ValueError("Each row of probs must sum to 1: pass torch.softmax(logits, -1), not the logits.")
+        raise ValueError(f"Each row of {what} must sum to 1: pass torch.softmax(logits, -1), not the logits.")
     return p.max(1), (p.argmax(1) == y).astype(np.float64)
+
+
+def _settings(bins: Any, confidence: Any = 0.95, resamples: Any = 1) -> None:
+    check_number("bins", bins, 1, whole=True, advice="10 equal-width bins is the usual choice.")
+    check_number("resamples", resamples, 1, whole=True, advice="10_000 is the default.")
+    check_confidence(confidence)
 
 
 def _bins(conf: np.ndarray, correct: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,6 +144,7 @@ def reliability(probs: Any, labels: Any, bins: int = BINS) -> Reliability:
 
     >>> r = reliability(torch.softmax(logits, -1), labels); r.accuracy - r.confidence
     """
+    _settings(bins)
     conf, correct = _top(probs, labels)
     which = np.minimum((conf * bins).astype(int), bins - 1)
     count = np.bincount(which, minlength=bins).astype(float)
@@ -140,6 +163,7 @@ def ece(probs: Any, labels: Any, bins: int = BINS, confidence: float = 0.95, res
 
     >>> print(ece(probs, labels))            # the ECE [low, high] on n items
     """
+    _settings(bins, confidence, resamples)
     return _ece(*_top(probs, labels), bins, confidence, resamples, seed)
 
 
@@ -191,7 +215,8 @@ def compare_ece(a_probs: Any, b_probs: Any, labels: Any, names: Sequence[str] = 
 
     >>> print(compare_ece(before, after, labels, names=("uncalibrated", "temperature-scaled")))
     """
-    (ca, ka), (cb, kb) = _top(a_probs, labels), _top(b_probs, labels)
+    _settings(bins, confidence, resamples)
+    (ca, ka), (cb, kb) = _top(a_probs, labels, "a_probs"), _top(b_probs, labels, "b_probs")
     a, b = _ece(ca, ka, bins, confidence, resamples, seed), _ece(cb, kb, bins, confidence, resamples, seed)
 
     def difference(idx: np.ndarray) -> np.ndarray:  # the same resampled items for both arms
@@ -212,10 +237,11 @@ def fit_temperature(logits: Any, labels: Any) -> float:
     """
     from scipy.optimize import minimize_scalar
 
-    z, y = torch.from_numpy(_numpy(logits, np.float64)), torch.from_numpy(_numpy(labels, np.int64))
-    if z.ndim != 2 or len(z) != len(y):
-        raise ValueError(f"logits must be items x classes with one label per item: got {tuple(z.shape)} and "
-                         f"{len(y)} labels.")
+    v, y = _scores(logits, labels, "logits")
+    if np.allclose(v.sum(1), 1.0, atol=1e-3) and v.min() >= 0:
+        raise ValueError("Every row of logits is >= 0 and sums to 1: these are probabilities. Pass the logits, "
+                         "the model's outputs before the softmax: fit_temperature(val_logits, val_labels).")
+    z, y = torch.from_numpy(v), torch.from_numpy(y)
 
     def nll(log_t: float) -> float:
         return float(torch.nn.functional.cross_entropy(z / np.exp(log_t), y))

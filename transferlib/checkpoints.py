@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checks import check_writable
 from .records import History
 
 __all__ = ["save_checkpoint", "load_checkpoint", "copy_weights", "BestWeights", "CHECKPOINT_FORMAT"]
@@ -99,9 +100,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
 
     >>> save_checkpoint("runs/photos.pt", model, optimizer, history=history)
     """
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder. Give a checkpoint a file name, e.g. {path / 'run.pt'}.")
+    path = check_writable(path)
     state = {
         "format": CHECKPOINT_FORMAT, "model_class": type(model).__name__, "shapes": _shapes(model),
         "model": model.state_dict(), "best": best_state,
@@ -112,8 +111,11 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # never leave a half-written checkpoint behind
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # never leave a half-written checkpoint behind
+    finally:
+        tmp.unlink(missing_ok=True)  # a disk that filled up keeps neither half a file nor its .tmp
     return path
 
 

@@ -1,17 +1,24 @@
-"""Checks at the boundary of ``fit`` and ``evaluate``: what a learner passes in, checked before
-anything trains, with a message that names the bad input and says what to do next.
+"""Checks at the boundary of the library: what a learner passes in, checked before anything
+trains or changes, with a message that names the bad input and says what to do next.
 
     >>> check_loader(model, train_loader, "training")     # a Dataset, an empty loader, wrong classes
     >>> check_batch(model, x, y, logits, "training")      # labels' type, logits' shape (first batch)
+    >>> check_number("bins", bins, 1, whole=True)         # a count, a share, a rate
+    >>> y = check_labels(labels, 3, "labels")             # class indices 0..2, one per item
+    >>> check_writable("runs/photos.pt")                  # not a folder, no file in the way, not too long
 
-Every check runs once per call (or on the first batch), never per step.
+``fit``, ``evaluate``, ``lr_find``, ``extract_features`` and ``cached_features`` run the loader
+checks; the statistics and calibration functions run the number and label checks. Every check
+runs once per call (or on the first batch), never per step.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +26,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-__all__ = ["check_loader", "check_batch", "check_run", "check_optimizer", "bad_label", "num_outputs"]
+__all__ = ["check_loader", "check_batch", "check_run", "check_optimizer", "check_number", "check_confidence",
+           "check_labels", "check_correct", "check_writable", "bad_label", "num_outputs"]
 
 
 def num_outputs(model: nn.Module) -> int | None:
@@ -52,9 +60,10 @@ def _vocabulary(model: nn.Module) -> int | None:
     return None
 
 
-def check_loader(model: nn.Module, loader: Any, name: str) -> None:
+def check_loader(model: nn.Module, loader: Any, name: str, outputs: bool = True) -> None:
     """Fail before training: a Dataset or an empty loader, a class count that is not the model's,
     labels outside its outputs, a tokenizer whose ids the model's embedding does not have.
+    ``outputs=False`` (a backbone, whose outputs are features, not classes) skips the class checks.
 
     >>> check_loader(model, make_loader(photos, 32), "training")
     """
@@ -72,7 +81,7 @@ def check_loader(model: nn.Module, loader: Any, name: str) -> None:
         held = f" (its dataset holds {len(dataset)} items)" if dataset is not None else ""
         raise ValueError(f"The {name} loader has no batches{held}. Give it at least one example"
                          f"{', or drop_last=False' if dataset is not None and len(dataset) else ''}.")
-    n_out = num_outputs(model)
+    n_out = num_outputs(model) if outputs else None
     classes = getattr(dataset, "classes", None)
     if n_out is not None and classes is not None and len(classes) != n_out:
         raise ValueError(f"The model has {n_out} outputs but the {name} data has {len(classes)} classes "
@@ -107,8 +116,8 @@ def check_batch(model: nn.Module, x: Any, y: Any, logits: torch.Tensor, name: st
                         "Labels must be integer class indices: targets=[int(t) for t in targets].")
     if logits.ndim != 2 or logits.shape[0] != len(y):
         raise ValueError(f"The model returned logits of shape {tuple(logits.shape)} for a {name} batch of {len(y)} "
-                         "labels; fit needs (items, classes). End the model with pooling, flatten and a Linear "
-                         "head (build_classifier does).")
+                         "labels; a classifier's must be (items, classes). End the model with pooling, flatten "
+                         "and a Linear head (build_classifier does).")
     tokens = x.get("input_ids") if isinstance(x, dict) else None
     rows = _vocabulary(model)
     if tokens is not None and rows is not None and int(tokens.max()) >= rows:
@@ -137,3 +146,92 @@ def check_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         raise ValueError(f"The optimizer holds {len(theirs)} tensors, none of them a trainable parameter of this "
                          f"{type(model).__name__}: it was made for another model (or before a rebuild), and "
                          "would train nothing. Make it from this model: make_optimizer(model, lr).")
+
+
+def check_number(name: str, value: Any, low: float, high: float | None = None, *, whole: bool = False,
+                 advice: str = "") -> None:
+    """Refuse a ``value`` that is not a finite number in [low, high] (a whole number with ``whole``).
+
+    >>> check_number("resamples", 0, 1, whole=True)   # ValueError: resamples must be a whole number >= 1, not 0.
+    """
+    kind = numbers.Integral if whole else numbers.Real
+    if (isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) or value < low
+            or (high is not None and value > high)):
+        span = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {'a whole number' if whole else 'a number'} {span}, not {value!r}."
+                         f"{' ' + advice if advice else ''}")
+
+
+def check_confidence(confidence: Any) -> None:
+    """A confidence level is a probability strictly between 0 and 1.
+
+    >>> check_confidence(95)     # ValueError: confidence is a probability ... (0.95 for 95%), not 95.
+    """
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
+        raise ValueError(f"confidence is a probability, between 0 and 1 (0.95 for 95%), not {confidence!r}.")
+
+
+def check_correct(correct: Any) -> np.ndarray:
+    """Per-item correctness (0/1 or True/False; one row per seed) as a 2-D float array, or a clear error.
+
+    >>> check_correct([True, False, True]).shape     # (1, 3)
+    """
+    raw = np.asarray(correct.cpu() if hasattr(correct, "cpu") else correct)
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"Correctness must be 0/1 or True/False per item, not {raw.dtype} values like "
+                         f"{raw.ravel()[:2].tolist()}: pass evaluate(...).correct, or (predicted == labels).")
+    rows = np.atleast_2d(raw.astype(float))
+    if rows.ndim != 2 or rows.shape[1] == 0:
+        raise ValueError(f"Expected one 0/1 value per test item (or one row per seed), got shape "
+                         f"{np.shape(correct)}. Pass evaluate(model, loader).correct.")
+    if not np.isin(rows, (0.0, 1.0)).all():
+        raise ValueError("Correctness must be 0/1 (or True/False) per item: pass evaluate(...).correct, "
+                         "not probabilities or labels.")
+    return rows
+
+
+def check_labels(labels: Any, n_classes: int, name: str = "labels") -> np.ndarray:
+    """``labels`` as int64 class indices in 0..n_classes-1 (whole-valued floats pass), or a clear error.
+
+    >>> check_labels(torch.tensor([0, 2, 1]), 3)      # array([0, 2, 1])
+    """
+    raw = labels.detach().cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
+    if raw.ndim != 1:
+        raise ValueError(f"{name} must hold one class index per item (1-D), not an array of shape {raw.shape}.")
+    if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and not np.all(np.isfinite(raw) & (raw % 1 == 0))):
+        shown = ", ".join(map(repr, raw[:3].tolist()))
+        raise ValueError(f"{name} must be whole class indices 0..{n_classes - 1}, not {raw.dtype} values "
+                         f"({shown}...). Pass the true labels (dataset.targets), not probabilities or names.")
+    y = raw.astype(np.int64)
+    bad = np.flatnonzero((y < 0) | (y >= n_classes))
+    if bad.size:
+        raise ValueError(f"{name}[{bad[0]}] is {y[bad[0]]}, outside 0..{n_classes - 1} for {n_classes} classes "
+                         f"({bad.size} such items). Labels must be indices into the model's classes.")
+    return y
+
+
+def check_writable(path: str | Path, example: str = "run.pt") -> Path:
+    """``path`` as a file name that can be written: not a folder, no file where a folder must be, no part
+    longer than the system allows. Checked before anything is trained or written.
+
+    >>> check_writable("runs/photos.pt")    # PosixPath('runs/photos.pt')
+    """
+    if str(path).endswith(("/", os.sep)):
+        raise IsADirectoryError(f"{path} names a folder. Give a file name, e.g. {Path(path) / example}.")
+    path = Path(path)
+    parent = next((p for p in path.parents if len(p.name.encode()) < 256 and p.exists()), Path("."))
+    try:
+        longest = os.pathconf(parent if parent.is_dir() else ".", "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # Windows has no pathconf
+        longest = 255
+    for part in path.parts[:-1] + (path.name + ".tmp",):  # files are written as NAME.tmp, then renamed
+        if len(part.encode()) > longest:
+            raise ValueError(f"The name {part[:40]}... in {str(path)[:60]}... is {len(part.encode())} bytes long "
+                             f"(with .tmp, as it is first written); this system allows {longest}. Choose a shorter "
+                             "file name.")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder. Give a file name, e.g. {path / example}.")
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{parent} is a file, so {path} cannot be written inside it. Choose another "
+                                 "folder, or rename that file.")
+    return path

@@ -14,6 +14,8 @@ The course's own datasets come from :mod:`transferlib.catalogue`, yours from
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +72,11 @@ class TextDataset(Dataset):
     def __init__(self, texts: Sequence[str], targets: Sequence[int], classes: list[str],
                  info: DatasetInfo) -> None:
         self.texts = list(texts)
+        bad = [i for i, t in enumerate(self.texts) if not isinstance(t, str)]
+        if bad:
+            raise TypeError(f"texts[{bad[0]}] is {self.texts[bad[0]]!r} (a {type(self.texts[bad[0]]).__name__}), not "
+                            f"a text; {len(bad)} items are not strings. pandas reads an empty cell as nan: drop those "
+                            "rows first (df.dropna(subset=['text'])), or load the file with load_text_csv.")
         self.targets = [int(t) for t in targets]
         self.classes = list(classes)
         self.info = info
@@ -147,7 +154,13 @@ class InMemory(torch.utils.data.TensorDataset):
     """Tensors computed once from a dataset, with its ``targets`` and ``classes``."""
 
     def __init__(self, dataset: Dataset) -> None:
-        images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+        if not len(dataset):
+            raise ValueError("in_memory() was given an empty dataset: nothing to keep.")
+        first = dataset[0][0]
+        if not torch.is_tensor(first):
+            raise TypeError(f"in_memory() keeps tensors, and this dataset's inputs are {type(first).__name__}s. "
+                            "Give it a transform first: in_memory(with_transform(data, image_transform(weights))).")
+        images = torch.stack([first, *(dataset[i][0] for i in range(1, len(dataset)))])
         self.targets, self.classes, self.role = targets_of(dataset), classes_of(dataset), role_of(dataset)
         super().__init__(images, torch.as_tensor(self.targets))
 
@@ -232,10 +245,10 @@ def split_per_class(dataset: Dataset, k: int, seed: int = 0) -> tuple[Subset, Su
     """
     targets, classes = np.asarray(targets_of(dataset)), classes_of(dataset)
     counts = np.bincount(targets, minlength=len(classes))
-    if k < 1 or k > counts.min():
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 or k > counts.min():
         smallest = classes[int(counts.argmin())]
-        raise ValueError(f"k must be between 1 and {counts.min()} (class {smallest!r} has only "
-                         f"{counts.min()} examples), not {k}.")
+        raise ValueError(f"k must be a whole number between 1 and {counts.min()} (class {smallest!r} has only "
+                         f"{counts.min()} examples), not {k!r}.")
     rng = np.random.default_rng(seed)
     chosen = np.sort(np.concatenate([rng.permutation(np.flatnonzero(targets == c))[:k]
                                      for c in range(len(classes))]))
@@ -256,6 +269,16 @@ def stratified_split(dataset: Dataset, test_size: float = 0.2, seed: int = 0) ->
     if np.bincount(targets).min() < 2:
         raise ValueError("stratified_split needs at least 2 examples of every class; "
                          f"counts are {np.bincount(targets).tolist()}. Add images to the small classes.")
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
+        raise ValueError(f"test_size is the share of the data to test on, between 0 and 1 (0.2 = 20%), not "
+                         f"{test_size!r}.")
+    n, n_classes = len(targets), len(np.unique(targets))
+    n_test = math.ceil(test_size * n)
+    if min(n_test, n - n_test) < n_classes:
+        raise ValueError(f"test_size={test_size} splits {n} items into {n - n_test} to train on and {n_test} to "
+                         f"test on, and each part needs one item of each of the {n_classes} classes. Use a "
+                         f"test_size between {math.ceil(100 * n_classes / n) / 100:.2f} and "
+                         f"{math.floor(100 * (1 - n_classes / n)) / 100:.2f}.")
     train = subset(dataset, stratified_indices(targets, "train", test_size, seed))
     test = subset(dataset, stratified_indices(targets, "test", test_size, seed))
     train.role, test.role = ("test", "test") if role_of(dataset) == "test" else ("train", "test")
@@ -284,5 +307,6 @@ def make_loader(dataset: Dataset, batch_size: int = 32, shuffle: bool = False, s
     seeded, so the same ``seed`` gives the same batches.
     """
     generator = torch.Generator().manual_seed(seed)
+    shuffle = shuffle and len(dataset) > 0  # nothing to shuffle: fit and evaluate say the loader is empty
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       num_workers=num_workers, collate_fn=collate_fn)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from .checks import check_loader
 from .datasets import ArrayImageDataset, ClassSubset, TextDataset, Transformed, make_loader, role_of
 from .devices import batches, device_of, mode
 from .heads import make_head
@@ -73,6 +74,7 @@ def extract_features(backbone: nn.Module, data: Dataset | DataLoader, batch_size
     else:
         collate = TextCollator(tokenizer) if tokenizer is not None else None
         loader = make_loader(data, batch_size, shuffle=False, collate_fn=collate)
+    check_loader(backbone, loader, "data", outputs=False)  # a backbone's outputs are features, not classes
     feats, labels = [], []
     with mode(backbone, training=False), torch.inference_mode():
         for x, y in batches(loader, device_of(backbone), "features", progress):
@@ -131,7 +133,8 @@ def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = Non
     """Like :func:`extract_features`, but stored in :func:`cache_dir` as safetensors and reused.
 
     The file name is a hash of the backbone's weights, the dataset (content, labels,
-    transform) and the tokenizer's name, unless you give a ``key``.
+    transform) and the tokenizer's name, unless you give a ``key``. A damaged file is
+    deleted and computed again, with a note.
 
     >>> feats, labels = cached_features(model.backbone, with_transform(train, weights.transforms()))
     """
@@ -142,13 +145,21 @@ def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = Non
         key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
     path = cache_dir() / "features" / f"{key}.safetensors"
     if path.exists():
-        stored = load_file(str(path))
-        return Features(stored["features"], stored["labels"], role_of(dataset))
+        try:
+            stored = load_file(str(path))
+            return Features(stored["features"], stored["labels"], role_of(dataset))
+        except Exception as err:  # safetensors raises several types for a damaged file
+            why = (str(err).strip() or type(err).__name__).splitlines()[0][:60]
+            print(f"The cached features {path} are damaged ({why}); deleted, computing them again.")
+            path.unlink(missing_ok=True)
     feats, labels = extract_features(backbone, dataset, batch_size, tokenizer, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    save_file({"features": feats.contiguous(), "labels": labels.contiguous()}, str(tmp))
-    tmp.replace(path)
+    try:
+        save_file({"features": feats.contiguous(), "labels": labels.contiguous()}, str(tmp))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return Features(feats, labels, role_of(dataset))
 
 

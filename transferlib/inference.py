@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .checks import check_writable
 from .devices import device_of, mode
 from .heads import Classifier, build_classifier
 from .models import Weights
@@ -86,15 +87,19 @@ def save_for_inference(path: str | Path, model: Classifier, classes: Sequence[st
     if len(classes) != model.num_classes:
         raise ValueError(f"{len(classes)} class names for a model with {model.num_classes} outputs. Pass the "
                          "training data's classes (dataset.classes), in the order of the labels.")
-    if not (temperature > 0 and math.isfinite(temperature)):
+    if not callable(getattr(weights, "transforms", None)):
+        raise ValueError(f"weights={weights!r} is not a set of pretrained weights: pass the ones build_classifier "
+                         "returned with the model (model, weights = build_classifier(...)), so that inference "
+                         "preprocesses images as training did.")
+    if not _positive(temperature):
         raise ValueError(f"temperature must be a positive number, not {temperature}: it divides the logits "
                          "(fit_temperature() on validation logits gives one).")
     config = {"arch": arch, "num_classes": model.num_classes, **_head_shape(model.head),
               "classes": [str(c) for c in classes], "preprocessing": _preprocessing(weights, size),
               "temperature": float(temperature)}
+    path = check_writable(path, "model.safetensors")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     _check_rebuilds(config, state)
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -103,6 +108,14 @@ def save_for_inference(path: str | Path, model: Classifier, classes: Sequence[st
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _positive(value: Any) -> bool:
+    """A positive finite number (a temperature): Python's, numpy's or a 0-d tensor."""
+    try:
+        return not isinstance(value, (bool, str)) and math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _rebuild(config: dict[str, Any]) -> Classifier:
@@ -193,10 +206,22 @@ def load_predictor(path: str | Path, device: torch.device | str = "cpu") -> Pred
         raise ValueError(f"{path} is a safetensors file without transferlib's inference metadata (format "
                          f"{meta.get('format')!r}). Save it with save_for_inference(), or load the weights with "
                          "safetensors.torch.load_file() into a model you build yourself.")
-    config = json.loads(meta["transferlib"])
-    model = _rebuild(config)
-    model.load_state_dict(load_file(str(path)))
-    return Predictor(model.eval().to(device), config)
+    try:
+        config = json.loads(meta["transferlib"])
+        if len(config["classes"]) != config["num_classes"] or not _positive(config["temperature"]):
+            raise ValueError(f"{len(config['classes'])} class names for {config['num_classes']} outputs, "
+                             f"temperature {config['temperature']!r}")
+        model = _rebuild(config)
+        model.load_state_dict(load_file(str(path)))
+        predictor = Predictor(model.eval(), config)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:  # edited or damaged metadata (JSONDecodeError
+        # is a ValueError): the file does not describe its own weights
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} has transferlib's metadata, but the model it describes cannot be rebuilt from "
+                         f"it ({type(err).__name__}: {first}). The file was changed after save_for_inference() "
+                         "wrote it: save the model again.") from None
+    predictor.model.to(device)
+    return predictor
 
 
 def predict(saved: str | Path | Predictor, images: Any) -> Prediction | list[Prediction]:

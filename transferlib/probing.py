@@ -12,6 +12,7 @@ so every layer gives one vector per input.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,16 +79,45 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     """Linear CKA (Kornblith et al. 2019) between two sets of activations of the same inputs.
 
     ``CKA = ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` on column-centred matrices;
-    1 means the same representation up to rotation and scale, 0 means unrelated.
+    1 means the same representation up to rotation and scale, 0 means unrelated. Activations
+    that are the same for every input give ``nan``, with a note saying why.
+
+    >>> linear_cka(before["features.18"], after["features.18"])     # e.g. 0.85
     """
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"CKA compares the same inputs: got {x.shape[0]} and {y.shape[0]} rows.")
+    if x.shape[0] < 2:
+        raise ValueError(f"CKA compares how {x.shape[0]} input(s) sit relative to each other: it needs at least "
+                         "2 rows (inputs), and a few hundred for a stable value.")
     x = x.double().flatten(1)
     y = y.double().flatten(1)
+    if not (x.isfinite().all() and y.isfinite().all()):
+        raise ValueError("The activations hold NaN or inf (a diverged run?): CKA cannot compare them. Check the "
+                         "model's weights first.")
     x = x - x.mean(0)
     y = y - y.mean(0)
+    constant = [name for name, a in (("first", x), ("second", y)) if not a.abs().max() > 0]
+    if constant:
+        print(f"linear_cka: the {' and '.join(constant)} activations are constant (collapsed): CKA is nan.")
+        return math.nan
     cross = (y.T @ x).norm() ** 2
     return float(cross / ((x.T @ x).norm() * (y.T @ y).norm()))
+
+
+def _check_pair(pair: Any, name: str, classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, labels)`` as arrays: features items x dimensions, one label per item, ``classes`` or more."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise TypeError(f"{name} must be a pair (features, labels), e.g. extract_features(backbone, data); "
+                        f"got a {type(pair).__name__}.")
+    x, y = np.asarray(pair[0]), np.asarray(pair[1])
+    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+        raise ValueError(f"{name} features must be items x dimensions with one label per item: got features of "
+                         f"shape {x.shape} and labels of shape {y.shape}. For one feature per item, use "
+                         "features.reshape(-1, 1).")
+    if len(np.unique(y)) < classes:
+        raise ValueError(f"The {name} labels hold {'no item' if not len(y) else f'one class only ({y[0]})'}: a "
+                         "probe learns to tell classes apart and needs examples of at least 2.")
+    return x, y
 
 
 def logistic_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
@@ -101,9 +131,10 @@ def logistic_probe(train_features: torch.Tensor, train_labels: torch.Tensor, tes
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
-    probe.fit(np.asarray(train_features), np.asarray(train_labels))
-    return float(probe.score(np.asarray(test_features), np.asarray(test_labels))), probe
+    x, y = _check_pair((train_features, train_labels), "train")
+    tx, ty = _check_pair((test_features, test_labels), "test", classes=1)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter)).fit(x, y)
+    return float(probe.score(tx, ty)), probe
 
 
 def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Sequence[float] = PROBE_CS,
@@ -132,7 +163,7 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    tx, ty = np.asarray(train[0]), np.asarray(train[1])
+    tx, ty = _check_pair(train, "train")
     if val is None:
         folds = min(5, int(np.bincount(np.unique(ty, return_inverse=True)[1]).min()))
         if folds < 2:
@@ -151,6 +182,9 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
         raise ValueError("fit_probe() was given test features as val: C would be chosen on the test set. Extract "
                          "features of a validation split (split_per_class of the training data) instead.")
     vx, vy = np.asarray(val[0]), np.asarray(val[1])
+    if vx.ndim != 2 or vx.shape[1] != tx.shape[1] or vy.shape != (len(vx),):
+        raise ValueError(f"val must be (features, labels) like train's: features of shape (items, {tx.shape[1]}) "
+                         f"and one label per item; got {vx.shape} and {vy.shape}.")
     scaler = StandardScaler().fit(tx)
     folds = PredefinedSplit(np.r_[np.full(len(ty), -1), np.zeros(len(vy), int)])  # train on train, score on val
     search = LogisticRegressionCV(Cs=list(Cs), l1_ratios=(0.0,), cv=folds, refit=False, scoring="accuracy",

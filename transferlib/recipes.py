@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .checkpoints import copy_weights
+from .checks import bad_label, check_batch, check_number
 from .devices import device_of, mode, to_device
 from .freezing import freeze_all_but_last, unfreeze
 from .progress import progress_bar
@@ -52,6 +53,10 @@ def lr_find(model: nn.Module, train: DataLoader, start_lr: float = 1e-7, end_lr:
 
     >>> finder = lr_find(model, train_loader); finder.plot(); finder.suggestion
     """
+    check_number("num_steps", num_steps, 3, whole=True, advice="The suggestion reads the loss's slope over the "
+                 "sweep: 100 steps is the default.")
+    check_number("start_lr", start_lr, 1e-12, advice="1e-7 is the default.")
+    check_number("end_lr", end_lr, start_lr * 10, advice="The sweep needs a range: end_lr >= 10 x start_lr.")
     check_loader(model, train, "training")
     device = device_of(model)
     saved = copy_weights(model)
@@ -72,7 +77,13 @@ def lr_find(model: nn.Module, train: DataLoader, start_lr: float = 1e-7, end_lr:
                     lr = start_lr * gamma ** step
                     for g in optimizer.param_groups:
                         g["lr"] = lr
-                    loss = nn.functional.cross_entropy(logits_of(model, to_device(x, device)), y.to(device))
+                    logits = logits_of(model, to_device(x, device))
+                    if step == 0:  # the first batch: labels and logits as fit checks them
+                        check_batch(model, x, y, logits, "training")
+                        error = bad_label(y, logits.shape[-1], "training data")
+                        if error:
+                            raise error
+                    loss = nn.functional.cross_entropy(logits, y.to(device))
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
@@ -88,8 +99,12 @@ def lr_find(model: nn.Module, train: DataLoader, start_lr: float = 1e-7, end_lr:
             model.load_state_dict(saved)
             for p in model.parameters():
                 p.grad = None
+    if len(lrs) < 3:
+        raise ValueError(f"The loss blew up (NaN, or 4 times its lowest value) after {len(lrs)} steps (learning rate "
+                         f"{lrs[-1]:.2g}): too few to suggest a rate. Start lower (start_lr={start_lr / 100:g}), or "
+                         "check the labels.")
     log_lr = np.log10(lrs)
-    slopes = np.gradient(np.asarray(losses), log_lr) if len(lrs) > 2 else np.zeros(len(lrs))
+    slopes = np.gradient(np.asarray(losses), log_lr)
     skip = max(len(lrs) // 10, 1)  # the first steps barely move the loss: their slope is noise
     stop = max(int(np.argmin(losses)) + 1, skip + 1)
     suggestion = float(lrs[skip + int(np.argmin(slopes[skip:stop]))])

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import check_confidence, check_correct, check_number
 from .choosing import choose
 
 __all__ = ["Estimate", "Comparison", "accuracy", "compare", "holm", "detectable_difference", "items_needed",
@@ -121,26 +122,15 @@ def _percent(level: float) -> str:
     return f"{level:.0%}" if round(level * 100, 6).is_integer() else f"{level:.1%}"
 
 
-def _check(confidence: float, names: Sequence[str] | None = None) -> None:
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence is a probability, between 0 and 1 (0.95 for 95%), not {confidence}.")
+def _check(confidence: float, names: Sequence[str] | None = None, resamples: int = 1) -> None:
+    check_confidence(confidence)
+    check_number("resamples", resamples, 1, whole=True, advice="10_000 is the default.")
     if names is not None and (isinstance(names, str) or len(names) != 2):
         raise ValueError(f"names needs one name per arm, two in all, like ('fine-tuned', 'frozen'); got {names!r}.")
 
 
 def _rule_of_three(rate: float, n: int) -> float:
     return max(rate, min(1.0, 3 / n))  # none seen in n items: up to ~3/n is still likely
-
-
-def _as_rows(correct: Any) -> np.ndarray:
-    rows = np.atleast_2d(np.asarray(correct, dtype=float))
-    if rows.ndim != 2 or rows.shape[1] == 0:
-        raise ValueError(f"Expected one 0/1 value per test item (or one row per seed), got shape "
-                         f"{np.shape(correct)}. Pass evaluate(model, loader).correct.")
-    if not np.isin(rows, (0.0, 1.0)).all():
-        raise ValueError("Correctness must be 0/1 (or True/False) per item: pass evaluate(...).correct, "
-                         "not probabilities or labels.")
-    return rows
 
 
 def _variances(rows: np.ndarray) -> tuple[float, float]:
@@ -187,7 +177,7 @@ def accuracy(correct: Any, confidence: float = 0.95, resamples: int = RESAMPLES,
     from scipy.stats import binomtest
 
     _check(confidence)
-    rows = _as_rows(correct)
+    rows = check_correct(correct)
     n_seeds, n = rows.shape
     value = float(rows.mean())
     if n_seeds == 1:
@@ -251,8 +241,8 @@ def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), c
     ``margin``: an equivalence margin, declared before the run (see :class:`Comparison`).
     >>> print(compare(ft.correct, probe.correct, names=("fine-tuned", "probe"), margin=0.03))
     """
-    _check(confidence, names)
-    a, b = _as_rows(a_correct), _as_rows(b_correct)
+    _check(confidence, names, resamples)
+    a, b = check_correct(a_correct), check_correct(b_correct)
     if a.shape != b.shape:
         raise ValueError(f"A paired comparison needs both arms on the same items (and seeds): got shapes "
                          f"{a.shape} and {b.shape}. Score both on the same test loader, in the same order.")

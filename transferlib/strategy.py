@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
+from .checks import check_number
 from .stats import Comparison, Estimate, accuracy, compare
 
 GRID_FILE = Path(__file__).parent / "data" / "strategy_grid.json"
@@ -49,6 +51,17 @@ def source_similarity(dataset: Dataset, n: int = 200, model: str = "mobilenet_v2
     from .models import load_model
     from .transforms import image_transform
 
+    check_number("n", n, 1, whole=True, advice="200 images give a stable mean.")
+    if isinstance(dataset, torch.utils.data.DataLoader):
+        raise TypeError("source_similarity() takes a dataset of raw images (loaded with transform=None), not a "
+                        "DataLoader: it batches the images itself.")
+    if not len(dataset):  # type: ignore[arg-type]
+        raise ValueError("source_similarity() was given an empty dataset: pass images (200 give a stable mean).")
+    first = dataset[0][0]
+    if not isinstance(first, Image.Image):
+        raise TypeError(f"source_similarity() applies the ImageNet model's own preprocessing, so it needs raw images; "
+                        f"this dataset's items are {type(first).__name__}s (a transform was applied). Pass the "
+                        "dataset loaded with transform=None.")
     device = pick_device(device)
     net, weights = load_model(model)
     net.to(device).eval()

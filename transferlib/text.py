@@ -35,6 +35,9 @@ class TextCollator:
 
     def __call__(self, items: list[tuple[str, int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         texts = [t for t, _ in items]
+        if any(not isinstance(t, str) for t in texts):
+            raise TypeError(f"The tokenizer was given {next(t for t in texts if not isinstance(t, str))!r}, not a "
+                            "text. Keep strings only in the dataset (pandas reads an empty cell as nan).")
         if any(not t.strip() for t in texts):
             raise ValueError("An empty text reached the tokenizer. Drop empty texts from the dataset first.")
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,

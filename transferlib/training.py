@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .checkpoints import BestWeights, load_checkpoint, read_checkpoint, save_checkpoint
-from .checks import bad_label, check_batch, check_loader, check_optimizer, check_run
+from .checks import bad_label, check_batch, check_loader, check_optimizer, check_run, check_writable, num_outputs
 from .devices import batches, device_of, mode
 from .freezing import blocks
 from .heads import Classifier
@@ -63,6 +63,13 @@ def make_optimizer(model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0
     """
     if discriminative:
         groups = param_groups(model, lr, discriminative)
+        covered = {id(p) for g in groups for p in g["params"]}
+        left = sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in covered)
+        if left:
+            raise ValueError(f"discriminative={discriminative} gives each block its own learning rate, but "
+                             f"{left:,} trainable parameters of this {type(model).__name__} are in no block "
+                             f"(blocks: {', '.join(b.name for b in blocks(model)[-4:]) or 'none'}). Pass "
+                             "discriminative=None, or wrap the model in build_classifier.")
     else:
         groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
     if not any(g["params"] for g in groups):
@@ -184,6 +191,7 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
     - ``on_epoch(history)``: called after every epoch (live plots);
     - ``should_stop()``: checked after every batch; True stops like Ctrl-C (a Stop button).
 
+    The model comes back in the train/eval mode it came in with, as from :func:`evaluate`.
     Ctrl-C keeps the best weights and returns; the History records it. So does a training loss
     that becomes NaN or infinite (``history.diverged`` is the epoch), with a message naming the
     learning rate. Gradients are released when ``fit`` returns. Bad inputs (a Dataset instead of
@@ -200,7 +208,7 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
     check_loader(model, train, "training")
     if val is not None:
         check_loader(model, val, "validation")
-    if checkpoint is not None and Path(checkpoint).exists() and not (resume or overwrite):
+    if checkpoint is not None and check_writable(checkpoint).exists() and not (resume or overwrite):
         raise FileExistsError(_existing_run(Path(checkpoint)))
     if optimizer is not None:
         check_optimizer(model, optimizer)
@@ -218,8 +226,8 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
     else:
         history, best = history if history is not None else History(), BestWeights(model)
     diverged = None
-    with _rollback(model, history, best), progress_bar(max(epochs - len(history), 0), "epochs",
-                                                       disable=not progress) as bar:
+    with mode(model, True), _rollback(model, history, best), \
+            progress_bar(max(epochs - len(history), 0), "epochs", disable=not progress) as bar:
         for epoch in range(len(history) + 1, epochs + 1):
             torch.manual_seed(seed * 100_003 + epoch)  # same seed and epoch => same batches, same dropout
             if getattr(train, "generator", None) is not None:
@@ -284,23 +292,34 @@ def evaluate(model: nn.Module, loader: DataLoader, classes: list[str] | None = N
              progress: bool = False) -> Evaluation:
     """Accuracy, loss, confusion matrix and every prediction, in eval mode without gradients,
     on the model's device; the results are on the CPU. The model's train/eval mode is restored.
+    The loader gets the checks ``fit`` runs: a Dataset, an empty loader, the model's classes.
 
     >>> print(evaluate(model, test_loader))
     """
     from sklearn.metrics import confusion_matrix
 
+    check_loader(model, loader, "evaluation")
+    if classes is not None and num_outputs(model) not in (None, len(classes)):
+        raise ValueError(f"{len(classes)} class names for a model with {num_outputs(model)} outputs. Pass the "
+                         "training data's classes (dataset.classes), in the order of the labels.")
     device = device_of(model)
     losses, trues, preds, probs = [], [], [], []
     with mode(model, training=False), torch.inference_mode():
         for x, y in batches(loader, device, "evaluate", progress):
             logits = logits_of(model, x).float()
+            if not trues:  # the first batch: labels and logits as evaluation needs them
+                check_batch(model, x, y, logits, "evaluation")
             y = y.to(device)
             losses.append(_cross_entropy(logits, y, "evaluation batch", reduction="sum"))
             trues.append(y.cpu())
             preds.append(logits.argmax(-1).cpu())
             probs.append(logits.softmax(-1).cpu())
     y_true, y_pred, p = (torch.cat(t).numpy() for t in (trues, preds, probs))
-    classes = classes or getattr(loader.dataset, "classes", None) or [str(i) for i in range(p.shape[1])]
+    classes = classes or getattr(getattr(loader, "dataset", None), "classes", None) or \
+        [str(i) for i in range(p.shape[1])]
+    if len(classes) != p.shape[1]:
+        raise ValueError(f"{len(classes)} class names for a model with {p.shape[1]} outputs. Pass the training "
+                         "data's classes (dataset.classes), in the order of the labels.")
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(classes))))
     return Evaluation(float((y_true == y_pred).mean()), float(sum(losses)) / len(y_true), matrix, list(classes),
                       y_true, y_pred, p)

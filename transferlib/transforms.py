@@ -1,7 +1,8 @@
 """Transforms: any image in, the tensor a model expects out.
 
 Preprocessing comes from the weights (torchvision's ``Weights`` idea), so a learner cannot
-normalise wrongly; grey, transparent, 16-bit and CMYK images become RGB first.
+normalise wrongly; grey, transparent, 16-bit and CMYK images become RGB first, and phone photos
+are turned the way their EXIF orientation says.
 
     >>> preprocess = image_transform(weights)                         # the weights' own: 224 px, their mean/std
     >>> train_tf = image_transform(weights, augment=True, size=64)    # crop + flip, then the same at 64 px
@@ -15,19 +16,37 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
-__all__ = ["image_transform", "ToRGB", "open_rgb", "flatten_alpha"]
+__all__ = ["image_transform", "ToRGB", "open_rgb", "upright", "flatten_alpha"]
+
+ORIENTATION = 0x0112  # the EXIF tag phones set instead of rotating the pixels
 
 
 def open_rgb(path: str) -> Image.Image:
-    """Open any image as RGB: transparency goes onto white, grey and CMYK are converted."""
+    """Open any image as RGB, the right way up: a phone's EXIF orientation is applied (a portrait
+    photo is stored sideways with a note saying so), transparency goes onto white, grey and CMYK
+    are converted.
+
+    >>> open_rgb("portrait.jpg").size     # (3024, 4032), as every photo viewer shows it
+    """
     try:
         with Image.open(path) as img:
             img.load()
     except Exception as err:  # PIL raises several types for broken files
         raise OSError(f"Cannot read the image {path}: {err}. Delete or replace that file.") from None
-    return flatten_alpha(img)
+    return flatten_alpha(upright(img))
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """``img`` turned as its EXIF orientation says (what viewers show); unchanged without one, or
+    when the EXIF block is damaged (some edited photos): the photo is then kept as stored."""
+    try:
+        if img.getexif().get(ORIENTATION, 1) == 1:
+            return img
+        return ImageOps.exif_transpose(img)
+    except Exception:  # PIL raises SyntaxError, TypeError... for a malformed EXIF block
+        return img
 
 
 def flatten_alpha(img: Image.Image) -> Image.Image:
@@ -76,10 +95,12 @@ def image_transform(weights: Any = None, augment: bool = False, size: int | None
 
 
 class ToRGB:
-    """Any PIL image to RGB (transparency onto white). A class, so its repr is stable for cache keys."""
+    """Any PIL image to RGB (transparency onto white), the right way up (its EXIF orientation, for a
+    photo opened with ``Image.open``). A class, so its repr is stable for cache keys."""
 
     def __call__(self, img: Image.Image) -> Image.Image:
+        img = upright(img)
         return img if img.mode == "RGB" else flatten_alpha(img)
 
     def __repr__(self) -> str:
-        return "ToRGB()"
+        return "ToRGB(exif)"  # not "ToRGB()": features cached before EXIF was applied are not reused

@@ -38,6 +38,10 @@ class FreezePanel:
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.blocks = blocks(model)
+        if not self.blocks:
+            raise ValueError(f"This {type(model).__name__} has no blocks to show (no sub-modules with parameters). "
+                             "FreezePanel is for networks made of blocks: build_classifier, torchvision or "
+                             "timm models, BERT.")
         self._syncing = False
         largest = max(b.num_params for b in self.blocks) or 1
         self.toggles = [w.Checkbox(value=b.num_trainable > 0, description=b.name, indent=False,

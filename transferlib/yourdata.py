@@ -19,8 +19,9 @@ import csv
 import io
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from torch.utils.data import Dataset
 
@@ -206,6 +207,17 @@ def _label_order(labels: set[str]) -> list[str]:
         return sorted(labels)
 
 
+def _rows(reader: csv.DictReader) -> Iterator[dict[str | None, Any]]:
+    """The reader's rows, with no limit on a cell's length (csv's own is 131,072 characters; a long
+    text is truncated later, by the tokenizer)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try:
+        yield from reader
+    finally:
+        csv.field_size_limit(limit)
+
+
 def _lines(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers[:8])) + (f" and {len(numbers) - 8} more" if len(numbers) > 8 else "")
 
@@ -234,10 +246,14 @@ def load_text_csv(path: str | Path, text_column: str = "text", label_column: str
     if missing:
         raise ValueError(f"{path} has no column {', '.join(sorted(map(repr, missing)))}. Its columns are: "
                          f"{', '.join(reader.fieldnames)}. Pass text_column= and label_column=.")
-    texts, labels, no_text, no_label = [], [], [], []
-    for row in reader:
+    texts, labels, no_text, no_label, extra = [], [], [], [], []
+    for row in _rows(reader):
         if not any((v or "").strip() for k, v in row.items() if k is not None):
             continue  # an empty row, as spreadsheets leave at the end
+        if any((v or "").strip() for v in row.get(None) or []):  # more fields than the header: a comma in an
+            # unquoted text (a trailing empty field, "good,pos,", is harmless)
+            extra.append(reader.line_num)
+            continue
         body, label = row[text_column] or "", (row[label_column] or "").strip()
         if not body.strip():
             no_text.append(reader.line_num)
@@ -245,6 +261,10 @@ def load_text_csv(path: str | Path, text_column: str = "text", label_column: str
             no_label.append(reader.line_num)
         texts.append(body)
         labels.append(label)
+    if extra:
+        raise ValueError(f"{path}, line {_lines(extra)}: more fields than the header's {len(reader.fieldnames)} "
+                         f"({', '.join(reader.fieldnames)}). A text with a comma in it must be in quotes "
+                         '("bad, really bad"); spreadsheets add them when you save as CSV.')
     if no_text:
         raise ValueError(f"{path}, line {_lines(no_text)}: the text is empty. Remove those rows or fill them in.")
     if no_label:
