@@ -8,7 +8,8 @@ its theme is downloaded at build time). This script stages the pages under build
 laid out as in the repository so the theme's Colab and Binder buttons point at the real notebook,
 and builds them with website/conf.py:
 
-- ``index.md``: the README;
+- ``index.md``: the learners' home page, made from the lessons' first cells (:func:`home_page`);
+  the README stays the repository's page, for developers;
 - ``notebooks/NN_topic.ipynb``: each lesson with its stored outputs, up to its exercises (the Colab
   set-up cell left out: the page's launch buttons do that job);
 - ``exercises/NN_topic.md``: each lesson's exercises as the student copy has them (the solution
@@ -35,7 +36,8 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "website"
 CONF = ROOT / "website"
-PAGES = {"README.md": "index.md", "docs/instructors.md": "docs/instructors.md"}  # repository path -> page
+PAGES = {"docs/instructors.md": "docs/instructors.md", "docs/authoring.md": "docs/authoring.md",
+         "docs/website.md": "docs/website.md"}  # repository path -> page
 
 _spec = importlib.util.spec_from_file_location("course", ROOT / "scripts" / "course.py")
 course = importlib.util.module_from_spec(_spec)
@@ -82,16 +84,73 @@ def title(nb: nbformat.NotebookNode) -> str:
     return re.search(r"^# (.+)$", nb.cells[0].source, re.M).group(1).strip()
 
 
+def summary(nb: nbformat.NotebookNode) -> dict[str, object]:
+    """What the home page says of a lesson, read from its first cell: title, first paragraph,
+    the "In this lesson you will" list and the learner time it states."""
+    first = BADGE.sub("", nb.cells[0].source)
+    lead = next(p.strip() for p in re.split(r"\n\s*\n", first) if p.strip() and not p.lstrip().startswith("#"))
+    goals = first.partition("**In this lesson you will**")[2].split("\n\n")[0]
+    minutes = re.search(r"\*\*Learner time:\*\* about (\d+) minutes", first)
+    return {"title": title(nb), "lead": " ".join(lead.split()), "minutes": int(minutes.group(1)),
+            "goals": [" ".join(g.split()) for g in re.findall(r"^\d+\. (.+(?:\n(?!\d+\. ).+)*)", goals, re.M)]}
+
+
+def home_page(lessons: dict[str, nbformat.NotebookNode], repo: str) -> str:
+    """The learners' home page: what the course is, for whom, each lesson with its time and goals
+    (from the notebooks, so it cannot go stale), and three ways to start."""
+    path = repo.removeprefix("https://github.com/")
+    first = next(iter(lessons))
+    parts = [
+        "# Transfer learning with pretrained models",
+        "A hands-on course on reusing networks that someone else trained: what their layers know, how to "
+        "extract features, how to fine-tune without destroying what they learned, the same with a BERT-family "
+        "text model, how to choose a strategy from measurements, and parameter-efficient and label-free methods. "
+        "It runs **offline, on a laptop CPU**, and every number a lesson states is computed in that lesson, on "
+        "real data, with a real pretrained model, with a 95% interval where it is compared.",
+        "**For whom.** You can write a Python function and a `for` loop over NumPy arrays, and you have seen a "
+        "PyTorch training loop (a model, a loss, `backward()`, an optimizer step), or are ready to meet one: "
+        "each lesson writes a concept in plain PyTorch once before a helper hides it. No GPU is needed.",
+        f"**Time.** About {sum(summary(nb)['minutes'] for nb in lessons.values()) / 60:.0f} hours in all, "
+        "in lessons of 45 to 125 minutes; each can be done on its own after lesson 0.",
+        "## Lessons"]
+    for name, nb in lessons.items():
+        s = summary(nb)
+        goals = "\n".join(f"- {g}" for g in s["goals"])
+        parts.append(f"### [{s['title']}](notebooks/{name}.ipynb)\n\n"
+                     f"*About {s['minutes']} minutes · [its exercises](exercises/{name}.md)*\n\n"
+                     f"{s['lead']}\n\nYou will:\n\n{goals}")
+    parts += [
+        "## Three ways to start",
+        f"1. **In Colab**, nothing to install: [open lesson 0 in Colab](https://colab.research.google.com/github/"
+        f"{path}/blob/main/notebooks/{first}.ipynb). Every lesson page has the same button (the rocket icon at "
+        "its top). The first cell installs the course (about 2 minutes).\n"
+        f"2. **On Binder**, JupyterLab in the browser: [open the lessons on Binder](https://mybinder.org/v2/gh/"
+        f"{path}/main?urlpath=lab/tree/notebooks). Starting it can take a few minutes.\n"
+        "3. **On your own machine**, with Python 3.11 and about 6 GB of disk, offline once installed:\n\n"
+        f"   ```bash\n   git clone {repo}.git && cd {path.split('/')[1]}\n"
+        "   python3 -m venv .venv && source .venv/bin/activate\n"
+        "   pip install -r requirements.txt && jupyter lab notebooks/\n   ```",
+        "## Exercises",
+        "Each lesson ends with exercises: its page in the menu, under the lesson, shows them. Do them in the "
+        "notebook, after running the lesson: the cell after each answer checks it and says what is wrong "
+        "without giving the answer away. Open questions have no check.",
+        "Teaching with it: [the instructors' guide](docs/instructors.md). Developing it: the repository's "
+        f"[README]({repo}#readme)."]
+    return "\n\n".join(parts) + "\n"
+
+
 def lesson_page(nb: nbformat.NotebookNode, name: str, fix) -> nbformat.NotebookNode:
-    """The lesson up to its exercises, with a pointer to the exercises page."""
+    """The lesson up to its exercises, with a pointer to the exercises page, which the navigation
+    puts under the lesson (so "next" goes from a lesson to its exercises, then to the next lesson)."""
     page = copy.deepcopy(nb)
     cells = [c for c in split_at_exercises(page)[0] if "colab" not in c.metadata.get("tags", [])]
     for cell in cells:
         if cell.cell_type == "markdown":
-            cell.source = fix(cell.source)
+            cell.source = fix(BADGE.sub("", cell.source).lstrip())  # the page's launch buttons do the badges' job
     cells.append(nbformat.v4.new_markdown_cell(
         f"## Exercises\n\nThis lesson's exercises and their checks are on [their own page](../exercises/{name}.md). "
-        "Do them in the notebook, after running the lesson: the launch buttons at the top of this page open it."))
+        "Do them in the notebook, after running the lesson: the launch buttons at the top of this page open it.\n\n"
+        + _toctree(None, [f"../exercises/{name}"])))
     page.cells = cells
     page.metadata.pop("widgets", None)
     return page
@@ -127,18 +186,17 @@ def stage(src: Path) -> list[str]:
     repo = course.repository()
     shutil.rmtree(src, ignore_errors=True)
     names = [p.stem for p in course.lessons()]
-    pages = dict(PAGES, **{f"notebooks/{n}.ipynb": f"notebooks/{n}.ipynb" for n in names})
+    pages = dict(PAGES, **{f"notebooks/{n}.ipynb": f"notebooks/{n}.ipynb" for n in names},
+                 **{f"exercises/{n}.md": f"exercises/{n}.md" for n in names})  # the home page links both
+    notebooks = {n: nbformat.read(ROOT / "notebooks" / f"{n}.ipynb", as_version=4) for n in names}
+    src.mkdir(parents=True)
+    (src / "index.md").write_text(links(home_page(notebooks, repo), "index.md", pages, "index.md", repo) + "\n"
+                                  + _toctree("Lessons", [f"notebooks/{n}" for n in names]) + "\n"
+                                  + _toctree("Teaching", ["docs/instructors", "docs/authoring", "docs/website"]))
     for rel, page in PAGES.items():
-        text = links((ROOT / rel).read_text(), rel, pages, page, repo)
-        if page == "index.md":
-            text += "\n" + "\n".join([
-                _toctree("Lessons", [f"notebooks/{n}" for n in names]),
-                _toctree("Exercises", [f"exercises/{n}" for n in names]),
-                _toctree("Teaching", ["docs/instructors"])])
         (src / page).parent.mkdir(parents=True, exist_ok=True)
-        (src / page).write_text(text)
-    for n in names:
-        nb = nbformat.read(ROOT / "notebooks" / f"{n}.ipynb", as_version=4)
+        (src / page).write_text(links((ROOT / rel).read_text(), rel, pages, page, repo))
+    for n, nb in notebooks.items():
         lesson, exercises = f"notebooks/{n}.ipynb", f"exercises/{n}.md"
         for path in (src / lesson, src / exercises):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,8 +207,9 @@ def stage(src: Path) -> list[str]:
     return names
 
 
-def _toctree(caption: str, entries: list[str]) -> str:
-    return "```{toctree}\n:hidden:\n:caption: " + caption + "\n\n" + "\n".join(entries) + "\n```\n"
+def _toctree(caption: str | None, entries: list[str]) -> str:
+    caption = f":caption: {caption}\n" if caption else ""
+    return "```{toctree}\n:hidden:\n" + caption + "\n" + "\n".join(entries) + "\n```\n"
 
 
 def _mathjax(dest: Path) -> None:

@@ -43,7 +43,7 @@ def test_every_lesson_has_a_page_and_an_exercises_page_with_no_answers(website, 
 
 
 def test_links_point_at_pages_or_at_github_and_badges_become_text(website):
-    pages = {"README.md": "index.md", "notebooks/00_x.ipynb": "notebooks/00_x.ipynb"}
+    pages = {"README.md": "index.md", "notebooks/00_x.ipynb": "notebooks/00_x.ipynb"}  # a page named so, for the test
     repo = "https://github.com/o/r"
     text = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab/x) "
             "[lesson](notebooks/00_x.ipynb#part) [design](docs/design.md) [data](datasets) "
@@ -57,13 +57,25 @@ def test_links_point_at_pages_or_at_github_and_badges_become_text(website):
         "[home](../index.md)"
 
 
-def test_the_home_page_is_the_readme_with_every_page_in_its_navigation(staged):
+def test_the_home_page_is_for_learners_and_made_from_the_lessons(website, staged):
     index = (staged / "index.md").read_text()
-    assert index.startswith((ROOT / "README.md").read_text().splitlines()[0])
+    assert index.startswith("# Transfer learning with pretrained models\n")
+    assert "pytest" not in index and "HF_HUB_OFFLINE" not in index, "the developers' README stays on GitHub"
     assert "badge_logo.svg" not in index and "colab-badge.svg" not in index, "no image from the web"
+    assert "## Three ways to start" in index and "pip install -r requirements.txt" in index
     for name in LESSONS:
-        assert re.search(rf"^notebooks/{name}$", index, re.M) and re.search(rf"^exercises/{name}$", index, re.M)
-    assert re.search(r"^docs/instructors$", index, re.M)
+        nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        minutes = re.search(r"\*\*Learner time:\*\* about (\d+) minutes", nb.cells[0].source).group(1)
+        assert f"### [{website.title(nb)}](notebooks/{name}.ipynb)" in index
+        assert f"*About {minutes} minutes · [its exercises](exercises/{name}.md)*" in index
+        goals = website.summary(nb)["goals"]
+        assert len(goals) >= 4 and all(f"- {g}" in index for g in goals), "the lesson's own list of goals"
+        assert re.search(rf"^notebooks/{name}$", index, re.M), "the lesson is in the navigation"
+        page = nbformat.read(staged / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert re.search(rf"^\.\./exercises/{name}$", page.cells[-1].source, re.M), "its exercises come under it"
+        assert "colab-badge.svg" not in page.cells[0].source and "Open In Colab" not in page.cells[0].source
+    for doc in ("instructors", "authoring", "website"):
+        assert re.search(rf"^docs/{doc}$", index, re.M) and (staged / "docs" / f"{doc}.md").exists()
 
 
 def test_tidy_drops_stored_widget_state(website, tmp_path, monkeypatch):

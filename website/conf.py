@@ -37,12 +37,15 @@ myst_heading_anchors = 3
 
 html_theme = "sphinx_book_theme"
 html_title = "Transfer learning with pretrained models"
+templates_path = ["_templates"]  # layout.html: the book theme without pydata's top header (phone menu)
 html_static_path = ["_static"]
-html_css_files = ["course.css"]
+html_css_files = ["course.css"]  # full-width code and outputs, wrapped; tables that scroll
+html_js_files = ["course.js"]  # names for the sidebar's arrows and the search button (axe-core)
+html_use_index = False  # the pages define no index entries: genindex.html would be empty
 html_last_updated_fmt = None
 html_show_sourcelink = False
 html_copy_source = False
-html_context = {"default_mode": "light"}  # unset, pydata-sphinx-theme logs "Got invalid theme mode" per page
+html_context = {"default_mode": "auto"}  # the reader's system setting; unset, pydata logs "invalid theme mode"
 html_theme_options = {
     "repository_url": REPOSITORY,
     "repository_branch": "main",

@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE_VERSION = "4.14.1"  # .ci/run installs this exact version
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -39,6 +40,24 @@ def browser_or_skip():
             pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run should have installed it")
         pytest.skip("BROWSER TEST SKIPPED: apt-get install chromium to run it")
     return sync_playwright
+
+
+AXE = ROOT / ".ci-npm" / "node_modules" / "axe-core" / "axe.min.js"  # .ci/run: npm install axe-core
+
+
+def axe_or_skip() -> Path:
+    """axe-core's ``axe.min.js`` (from npm, which ``.ci/run`` installs into .ci-npm/), or a skip (a failure
+    in CI) naming what is missing; ``TRANSFERLIB_AXE`` may point at another copy."""
+    path = Path(os.environ.get("TRANSFERLIB_AXE", AXE))
+    reason = os.environ.get("TRANSFERLIB_NO_AXE")
+    if reason:
+        warnings.warn(f"ACCESSIBILITY CHECK SKIPPED: {reason}", stacklevel=2)
+        pytest.skip(f"ACCESSIBILITY CHECK SKIPPED: {reason}")
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"no axe-core at {path}: .ci/run should have installed it with npm")
+        pytest.skip(f"ACCESSIBILITY CHECK SKIPPED: npm install --prefix .ci-npm axe-core@{AXE_VERSION} to run it")
+    return path
 
 
 def free_port() -> int:

@@ -5,7 +5,11 @@ Builds the site with ``scripts/website.py`` (no execution; at most 2 minutes), s
 that each page loads with no console error and no request off this machine, that its figures
 and formulas load, that each lesson's Colab and Binder buttons point at that lesson's notebook,
 that the panels show their static snapshot, that an exercises page gives no solution away, and
-that search finds a term from lesson 4. Screenshots go to ``build/test-artifacts/``.
+that search finds a term from lesson 4. As a learner opens it (#30): at 390 and 800 px the lesson
+menu opens on a tap and no page is wider than the screen; at 1280 px outputs, code and tables fit
+(or wrap) without a scroll bar; every image loads; axe-core finds no critical or serious
+accessibility violation on the home page and two lessons. Screenshots of every page at 1280 and
+390 px go to ``build/test-artifacts/``: look at them.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 
 import nbformat
 import pytest
-from browser import ARTIFACTS, CHROMIUM, FLAGS, ROOT, browser_or_skip, free_port
+from browser import ARTIFACTS, CHROMIUM, FLAGS, ROOT, axe_or_skip, browser_or_skip, free_port
 from helpers import load_script
 
 LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -54,11 +58,11 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def _open(site, path: str, screenshot: str | None = None):
-    """Open a page with every request off this machine refused; return it, its console errors and
-    the refused requests."""
+def _open(site, path: str, screenshot: str | None = None, width: int = 1280):
+    """Open a page ``width`` pixels wide (a touch screen below 1280) with every request off this machine
+    refused; return it, its console errors and the refused requests."""
     browser, base, _ = site
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": width, "height": 900}, has_touch=width < 1280)
     errors, outside = [], []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -152,5 +156,73 @@ def test_search_finds_a_term_from_lesson_4(site):
         assert any(re.search(r"notebooks/04_nlp_with_bert\.html", h) for h in hits), hits
         assert not errors and not outside, (errors, outside)
         page.screenshot(path=str(ARTIFACTS / "website_search.png"))
+    finally:
+        page.close()
+
+
+# --------------------------------------------------------------------------- as a learner opens it (#30)
+
+PAGES = ["index.html", "docs/instructors.html", "docs/authoring.html", "docs/website.html",
+         *[f"notebooks/{n}.html" for n in LESSONS], *[f"exercises/{n}.html" for n in LESSONS]]
+CLIPPED = """selector => [...document.querySelectorAll(selector)].map(e => e.scrollWidth > e.clientWidth + 1)"""
+
+
+@pytest.mark.parametrize("width", [390, 800])
+def test_the_lesson_menu_opens_on_a_tap(site, width):
+    page, errors, outside = _open(site, "notebooks/01_why_early_layers_transfer.html", width=width)
+    try:
+        menu = page.locator(".bd-docs-nav a[href$='02_feature_extraction.html']:visible")
+        assert menu.count() == 0, "the lesson menu is open before anything is tapped"
+        page.locator(".primary-toggle:visible").first.tap()
+        menu.first.wait_for(state="visible", timeout=5_000)
+        page.screenshot(path=str(ARTIFACTS / f"website_menu_{width}.png"))
+        assert not errors and not outside, (errors, outside)
+    finally:
+        page.close()
+
+
+def test_every_page_fits_a_phone_and_a_laptop_and_its_images_load(site):
+    """At 390 px no page is wider than the screen; at 1280 px at most 2% of outputs and 5% of code
+    cells need a scroll bar, and no table does. Every image loads at both widths."""
+    counts = {"outputs": [0, 0], "code": [0, 0], "tables": [0, 0]}
+    wide, broken = [], []
+    for path in PAGES:
+        for width in (1280, 390):
+            page, errors, outside = _open(site, path, f"website_{width}_{path.replace('/', '_')[:-5]}.png", width)
+            try:
+                assert not errors and not outside, (path, width, errors, outside)
+                images = page.eval_on_selector_all("img", "els => els.map(e => [e.src, e.naturalWidth > 0])")
+                broken += [f"{path} ({width} px): {src}" for src, ok in images if not ok]
+                if width == 390 and page.evaluate("document.documentElement.scrollWidth > innerWidth"):
+                    wide.append(path)
+                if width == 1280 and path.startswith("notebooks/"):
+                    for kind, selector in [("outputs", "div.cell_output pre"), ("code", "div.cell_input pre"),
+                                           ("tables", "article table")]:
+                        clipped = page.evaluate(CLIPPED, selector)
+                        counts[kind][0] += sum(clipped)
+                        counts[kind][1] += len(clipped)
+            finally:
+                page.close()
+    assert not broken, f"images that did not load: {broken}"
+    assert not wide, f"pages wider than a 390 px phone: {wide}"
+    (out, n_out), (code, n_code), (tables, n_tables) = counts["outputs"], counts["code"], counts["tables"]
+    assert n_out > 100 and n_code > 100 and n_tables >= 1, counts  # the counts are not vacuous
+    assert out <= 0.02 * n_out, f"{out} of {n_out} outputs need a scroll bar at 1280 px"
+    assert code <= 0.05 * n_code, f"{code} of {n_code} code cells need a scroll bar at 1280 px"
+    assert tables == 0, f"{tables} of {n_tables} tables need a scroll bar at 1280 px"
+
+
+@pytest.mark.parametrize("path", ["index.html", "notebooks/01_why_early_layers_transfer.html",
+                                  "notebooks/04_nlp_with_bert.html"])
+def test_no_critical_or_serious_accessibility_violation(site, path):
+    axe = axe_or_skip()
+    page, errors, outside = _open(site, path)
+    try:
+        page.add_script_tag(content=axe.read_text())
+        found = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                              ".map(v => [v.id, v.impact, v.nodes.length, v.nodes[0].html.slice(0, 120)])")
+        bad = [v for v in found if v[1] in ("critical", "serious")]
+        assert not bad, f"axe-core on {path}: {bad}"
+        assert not errors and not outside, (errors, outside)
     finally:
         page.close()
