@@ -557,7 +557,7 @@ def test_3_spreadsheets_with_a_comma_a_long_cell_or_a_nan(tmp_path):
     long = tl.load_text_csv(_csv(tmp_path, b'text,label\n"' + b"x" * 140_000 + b'",pos\nok,neg,\n'))
     assert len(long.texts[0]) == 140_000 and long.classes == ["neg", "pos"]  # a trailing empty field is harmless
     assert csv.field_size_limit() == limit  # the limit is lifted for the file only
-    with pytest.raises(TypeError, match=r"texts\[1\] is nan \(a float\), not a text; 1 items are not strings"):
+    with pytest.raises(TypeError, match=r"texts\[1\] is nan \(a float\), not a text \(1 of 2 are not strings\)"):
         tl.TextDataset(["fine", float("nan")], [0, 1], ["n", "p"], tl.DatasetInfo("x", "", "", ""))
 
 

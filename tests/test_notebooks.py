@@ -101,3 +101,25 @@ def test_stored_outputs_read_well_without_a_kernel(path):
                 assert "<pre>" in data.get("text/html", ""), f"code cell {i}: a widget with no static snapshot"
         said = sum(str(out.get("text", "")).count("Said once") for out in cell.outputs)
         assert said <= 1, f"code cell {i} prints the same note {said} times: once per call, not per batch"
+
+
+WIDE_LISTINGS = {("07", "print(marked(")}  # lines of examples/*.py quoted as they are (code, not results)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_stored_output_lines_fit_88_characters(path):
+    """The website and a laptop's notebook show 88 characters of output without a scroll bar
+    (DEVELOPERS.md): every line a lesson prints fits, so no verdict or table column is cut off."""
+    nb = nbformat.read(path, as_version=4)
+    wide = []
+    for i, cell in enumerate(code_cells(nb)):
+        if any(path.name.startswith(n) and mark in cell.source for n, mark in WIDE_LISTINGS):
+            continue
+        for out in cell.outputs:
+            data = out.get("data", {})
+            if "image/png" in data or "text/html" in data:  # a figure, or a panel's snapshot
+                continue
+            text = "".join(out.get("text") or data.get("text/plain", ""))
+            wide += [f"code cell {i}: {len(line)} characters: {line[:60]}..."
+                     for line in text.splitlines() if len(line) > 88]
+    assert not wide, "output lines over 88 characters:\n" + "\n".join(wide)

@@ -198,9 +198,10 @@ class ECEComparison:
         return "can't tell at this size"
 
     def __str__(self) -> str:
-        return (f"ECE {self.names[0]} {self.a.value:.3f} vs {self.names[1]} {self.b.value:.3f}; squared "
-                f"calibration error, difference {self.difference:+.4f} [{self.low:+.4f}, {self.high:+.4f}] "
-                f"(paired bootstrap over {self.a.n} items) -> {self.verdict}")
+        return (f"ECE {self.names[0]} {self.a.value:.3f} vs {self.names[1]} {self.b.value:.3f}\n"
+                f"  squared calibration error, difference {self.difference:+.4f} "
+                f"[{self.low:+.4f}, {self.high:+.4f}]\n"
+                f"  -> {self.verdict} (paired bootstrap over {self.a.n} items)")
 
 
 def compare_ece(a_probs: Any, b_probs: Any, labels: Any, names: Sequence[str] = ("A", "B"), bins: int = BINS,

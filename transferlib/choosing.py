@@ -44,8 +44,8 @@ def choose(options: Sequence[T], score: Callable[[T, Any], float], validation: A
     numbers = len(options) >= 3 and all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in options)
     if numbers and best in (min(options), max(options)):  # type: ignore[type-var]
         side = "largest" if best == max(options) else "smallest"  # type: ignore[type-var]
-        print(f"note: choose() picked {best:g}, the {side} of {len(options)} values tried; "  # type: ignore[str-format]
-              f"the best may lie beyond the grid.")
+        print(f"note: choose() picked {best:g}, the {side} of {len(options)} values: "  # type: ignore[str-format]
+              f"the best may lie past the grid.")
     return best
 
 

@@ -75,8 +75,9 @@ class TextDataset(Dataset):
         bad = [i for i, t in enumerate(self.texts) if not isinstance(t, str)]
         if bad:
             raise TypeError(f"texts[{bad[0]}] is {self.texts[bad[0]]!r} (a {type(self.texts[bad[0]]).__name__}), not "
-                            f"a text; {len(bad)} items are not strings. pandas reads an empty cell as nan: drop those "
-                            "rows first (df.dropna(subset=['text'])), or load the file with load_text_csv.")
+                            f"a text ({len(bad)} of {len(self.texts)} are not strings). pandas reads an empty cell as "
+                            "nan: drop those rows first (df.dropna(subset=['text'])), or load the file with "
+                            "load_text_csv.")
         self.targets = [int(t) for t in targets]
         self.classes = list(classes)
         self.info = info

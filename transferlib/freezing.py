@@ -205,13 +205,13 @@ class Summary:
         return self.total - self.trainable
 
     def __str__(self) -> str:
-        width = max(len(r[0]) for r in self.rows) + 2
-        lines = [f"{'block':{width}}{'type':24}{'params':>12}{'trainable':>12}  {'train?':7}{'BatchNorm':10}",
-                 "-" * (width + 78)]
+        width = max(len(r[0]) for r in self.rows) + 2  # 88 characters wide for MobileNetV2's blocks
+        lines = [f"{'block':{width}}{'type':21}{'params':>11}{'trainable':>11}  {'train?':7}{'BatchNorm'}",
+                 "-" * (width + 61)]
         for name, kind, n, t, bn in self.rows:
             flag = "yes" if t == n else "no" if t == 0 else "partly"
-            lines.append(f"{name:{width}}{kind[:23]:24}{n:>12,}{t:>12,}  {flag:7}{bn:10}")
-        lines += ["-" * (width + 78),
+            lines.append(f"{name:{width}}{kind[:20]:21}{n:>11,}{t:>11,}  {flag:7}{bn}")
+        lines += ["-" * (width + 61),
                   f"Total params:         {self.total:>12,}",
                   f"Trainable params:     {self.trainable:>12,}",
                   f"Non-trainable params: {self.non_trainable:>12,}",

@@ -181,7 +181,7 @@ class Predictor:
         return found[0] if _is_one(images) else found
 
     def __repr__(self) -> str:
-        return f"Predictor({self.config['arch']}, classes={self.classes}, temperature={self.temperature:.3g})"
+        return f"Predictor({self.config['arch']}: {', '.join(self.classes)}; temperature {self.temperature:.3g})"
 
 
 def load_predictor(path: str | Path, device: torch.device | str = "cpu") -> Predictor:

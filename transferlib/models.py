@@ -19,6 +19,7 @@ Text models come back with their tokenizer::
 from __future__ import annotations
 
 import difflib
+import textwrap
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -326,7 +327,7 @@ def load_text_model(name: str = "minilm", num_labels: int | None = None) -> tupl
         if bars:
             hf_logging.enable_progress_bar()
     if info["missing_keys"]:
-        print(f"{name}: new, untrained weights (train them before trusting predictions): "
+        print(f"{name}: new, untrained weights (train them first): "
               f"{', '.join(sorted(info['missing_keys']))}")
     return model.eval(), tokenizer
 
@@ -340,8 +341,8 @@ def _unknown(name: str) -> ValueError:
 
 
 def _offline_error(name: str, where: str) -> OfflineError:
-    return OfflineError(
+    return OfflineError(textwrap.fill(  # lines of 88 characters at most, as the lessons print them
         f"{name!r} is not installed locally and must be downloaded from {where}, but this machine "
         f"is offline. Use an offline model instead: {', '.join(OFFLINE_IMAGE_MODELS)} for images, "
-        f"{', '.join(OFFLINE_TEXT_MODELS)} for text. (Online? Unset TRANSFERLIB_OFFLINE/HF_HUB_OFFLINE.)"
-    )
+        f"{', '.join(OFFLINE_TEXT_MODELS)} for text. (Online? Unset TRANSFERLIB_OFFLINE/HF_HUB_OFFLINE.)",
+        88, break_on_hyphens=False, break_long_words=False))

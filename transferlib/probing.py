@@ -87,8 +87,8 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"CKA compares the same inputs: got {x.shape[0]} and {y.shape[0]} rows.")
     if x.shape[0] < 2:
-        raise ValueError(f"CKA compares how {x.shape[0]} input(s) sit relative to each other: it needs at least "
-                         "2 rows (inputs), and a few hundred for a stable value.")
+        raise ValueError(f"CKA compares how inputs sit relative to each other, so it needs at least 2 rows (inputs); "
+                         f"got {x.shape[0]}. A few hundred give a stable value.")
     x = x.double().flatten(1)
     y = y.double().flatten(1)
     if not (x.isfinite().all() and y.isfinite().all()):

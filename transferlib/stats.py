@@ -106,8 +106,8 @@ class Comparison:
         p = "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.3f}"
         level = "" if self.confidence == 0.95 else f" ({_percent(self.confidence)} interval)"
         lines = [f"{self.names[0]} {self.a.value:.3f} vs {self.names[1]} {self.b.value:.3f}: "
-                 f"{self.difference:+.3f} [{self.low:+.3f}, {self.high:+.3f}]{level}",
-                 f"  -> {self.verdict}; {p}{', ' + self.family if self.family else ''}", f"  {self.test}"]
+                 f"{self.difference:+.3f} [{self.low:+.3f}, {self.high:+.3f}]",
+                 f"  -> {self.verdict}; {p}{level}", *([f"  {self.family}"] if self.family else []), f"  {self.test}"]
         if self.margin is not None:
             small = " (ahead, but by less than the margin)" if self.equivalent and "ahead" in self.verdict else ""
             lines.append(f"  margin ±{self.margin:.3f}, declared: {_percent(2 * self.confidence - 1)} interval "

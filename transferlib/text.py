@@ -47,8 +47,8 @@ class TextCollator:
             long = sum(len(ids) > self.max_length for ids in lengths)
             if long:
                 print(f"Note: {long} of the {len(texts)} texts in this batch are longer than {self.max_length} "
-                      f"tokens ({self.limit}) and are truncated; later texts are truncated the same "
-                      "way. Said once.")
+                      f"tokens ({self.limit})\nand are truncated; later texts are truncated the same way. "
+                      "Said once.")
                 _TRUNCATION_SAID.add(self.key)
         return dict(batch), torch.tensor([y for _, y in items])
 
