@@ -100,6 +100,7 @@ def home_page(lessons: dict[str, nbformat.NotebookNode], repo: str) -> str:
     (from the notebooks, so it cannot go stale), and three ways to start."""
     path = repo.removeprefix("https://github.com/")
     first = next(iter(lessons))
+    m = [summary(nb)["minutes"] for nb in lessons.values()]
     parts = [
         "# Transfer learning with pretrained models",
         "A hands-on course on reusing networks that someone else trained: what their layers know, how to "
@@ -110,8 +111,8 @@ def home_page(lessons: dict[str, nbformat.NotebookNode], repo: str) -> str:
         "**For whom.** You can write a Python function and a `for` loop over NumPy arrays, and you have seen a "
         "PyTorch training loop (a model, a loss, `backward()`, an optimizer step), or are ready to meet one: "
         "each lesson writes a concept in plain PyTorch once before a helper hides it. No GPU is needed.",
-        f"**Time.** About {sum(summary(nb)['minutes'] for nb in lessons.values()) / 60:.0f} hours in all, "
-        "in lessons of 45 to 125 minutes; each can be done on its own after lesson 0.",
+        f"**Time.** About {sum(m) / 60:.0f} hours in all, in lessons of {min(m)} to {max(m)} minutes (estimates "
+        "each lesson states at its top); each notebook runs on its own.",
         "## Lessons"]
     for name, nb in lessons.items():
         s = summary(nb)
