@@ -166,8 +166,8 @@ def plot_reliability(curves: dict[str, Any], title: str = ""):
                color="tab:blue", alpha=0.7, label="accuracy")
         ax.plot([0, 1], [0, 1], "--", color="grey", label="calibrated")
         ax.plot(r.confidence[used], r.accuracy[used], "o", color="tab:red", ms=4, label="mean confidence")
-        for left, n, acc in zip(r.edges[:-1][used], r.count[used], r.accuracy[used]):
-            ax.text(left + width / 2, min(acc, 0.9) + 0.03, str(n), ha="center", fontsize=7)
+        for left, n in zip(r.edges[:-1][used], r.count[used]):  # at the bar's foot, clear of the red dots
+            ax.text(left + width / 2, 0.02, str(n), ha="center", va="bottom", fontsize=7)
         ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence", ylabel="accuracy",
                title=f"{name}: ECE {r.ece:.3f}")
     axes[0][0].legend(loc="upper left", fontsize=7)
