@@ -56,10 +56,15 @@ def _scores(values: Any, labels: Any, what: str) -> tuple[np.ndarray, np.ndarray
     return v, check_labels(labels, v.shape[1], "labels")
 
 
+def _probabilities(v: np.ndarray) -> bool:
+    """Whether every row is >= 0 and sums to 1 (to 1e-3): probabilities, not logits."""
+    return bool(np.allclose(v.sum(1), 1.0, atol=1e-3) and v.min() >= 0)
+
+
 def _top(probs: Any, labels: Any, what: str = "probs") -> tuple[np.ndarray, np.ndarray]:
     """(confidence of the top class, whether it is right), per item."""
     p, y = _scores(probs, labels, what)
-    if not np.allclose(p.sum(1), 1.0, atol=1e-3) or p.min() < 0:
+    if not _probabilities(p):
         raise ValueError(f"Each row of {what} must sum to 1: pass torch.softmax(logits, -1), not the logits.")
     return p.max(1), (p.argmax(1) == y).astype(np.float64)
 
@@ -239,7 +244,7 @@ def fit_temperature(logits: Any, labels: Any) -> float:
     from scipy.optimize import minimize_scalar
 
     v, y = _scores(logits, labels, "logits")
-    if np.allclose(v.sum(1), 1.0, atol=1e-3) and v.min() >= 0:
+    if _probabilities(v):
         raise ValueError("Every row of logits is >= 0 and sums to 1: these are probabilities. Pass the logits, "
                          "the model's outputs before the softmax: fit_temperature(val_logits, val_labels).")
     z, y = torch.from_numpy(v), torch.from_numpy(y)

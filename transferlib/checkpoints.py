@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checks import check_writable
+from .checks import check_writable, reason
 from .records import History
 
 __all__ = ["save_checkpoint", "load_checkpoint", "copy_weights", "BestWeights", "CHECKPOINT_FORMAT"]
@@ -132,8 +132,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             warnings.simplefilter("ignore", UserWarning)           # *.safetensors path as safetensors
             state = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as err:  # a pickle with code in it, a safetensors file, a truncated file...
-        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path} is not a transferlib checkpoint, or it is damaged ({first}). Checkpoints are "
+        raise ValueError(f"{path} is not a transferlib checkpoint, or it is damaged ({reason(err)}). Checkpoints are "
                          "written by fit(checkpoint=...) or save_checkpoint; plain weights load with "
                          "model.load_state_dict(torch.load(path, weights_only=True)).") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:

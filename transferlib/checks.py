@@ -27,7 +27,15 @@ from torch import nn
 from torch.utils.data import Dataset
 
 __all__ = ["check_loader", "check_batch", "check_run", "check_optimizer", "check_number", "check_confidence",
-           "check_labels", "check_correct", "check_writable", "bad_label", "num_outputs"]
+           "check_labels", "check_correct", "check_writable", "bad_label", "num_outputs", "reason"]
+
+
+def reason(err: BaseException, limit: int = 160) -> str:
+    """The first line of ``err``'s message (its type's name if it has none), to quote in a message of ours.
+
+    >>> reason(ValueError("header too long\nmore detail"))     # 'header too long'
+    """
+    return (str(err).strip() or type(err).__name__).splitlines()[0][:limit]
 
 
 def num_outputs(model: nn.Module) -> int | None:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from .checks import check_loader
+from .checks import check_loader, reason
 from .datasets import ArrayImageDataset, ClassSubset, TextDataset, Transformed, make_loader, role_of
 from .devices import batches, device_of, mode
 from .heads import make_head
@@ -149,8 +149,7 @@ def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = Non
             stored = load_file(str(path))
             return Features(stored["features"], stored["labels"], role_of(dataset))
         except Exception as err:  # safetensors raises several types for a damaged file
-            why = (str(err).strip() or type(err).__name__).splitlines()[0][:60]
-            print(f"The cached features {path} are damaged ({why}); deleted, computing them again.")
+            print(f"The cached features {path} are damaged ({reason(err, 60)}); deleted, computing them again.")
             path.unlink(missing_ok=True)
     feats, labels = extract_features(backbone, dataset, batch_size, tokenizer, progress)
     path.parent.mkdir(parents=True, exist_ok=True)

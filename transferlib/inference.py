@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .checks import check_writable
+from .checks import check_writable, reason
 from .devices import device_of, mode
 from .heads import Classifier, build_classifier
 from .models import Weights
@@ -131,7 +131,7 @@ def _check_rebuilds(config: dict[str, Any], state: dict[str, torch.Tensor]) -> N
         rebuilt = _rebuild(config).state_dict()
     except (KeyError, ValueError) as err:  # not an image model of list_models()
         raise ValueError(f"arch={config['arch']!r} is not an image model load_predictor can rebuild "
-                         f"({str(err).splitlines()[0][:120]}). Use a name from list_models().") from None
+                         f"({reason(err, 120)}). Use a name from list_models().") from None
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     if shapes != {k: tuple(v.shape) for k, v in rebuilt.items()}:
         differ = sorted(k for k in set(shapes) ^ set(rebuilt) | {k for k in shapes.keys() & rebuilt.keys()
@@ -216,9 +216,8 @@ def load_predictor(path: str | Path, device: torch.device | str = "cpu") -> Pred
         predictor = Predictor(model.eval(), config)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:  # edited or damaged metadata (JSONDecodeError
         # is a ValueError): the file does not describe its own weights
-        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise ValueError(f"{path} has transferlib's metadata, but the model it describes cannot be rebuilt from "
-                         f"it ({type(err).__name__}: {first}). The file was changed after save_for_inference() "
+                         f"it ({type(err).__name__}: {reason(err)}). The file was changed after save_for_inference() "
                          "wrote it: save the model again.") from None
     predictor.model.to(device)
     return predictor

@@ -115,8 +115,9 @@ def _check_pair(pair: Any, name: str, classes: int = 2) -> tuple[np.ndarray, np.
                          f"shape {x.shape} and labels of shape {y.shape}. For one feature per item, use "
                          "features.reshape(-1, 1).")
     if len(np.unique(y)) < classes:
+        needs = "examples of at least 2 classes to learn to tell them apart" if classes > 1 else "an item to score"
         raise ValueError(f"The {name} labels hold {'no item' if not len(y) else f'one class only ({y[0]})'}: a "
-                         "probe learns to tell classes apart and needs examples of at least 2.")
+                         f"probe needs {needs}.")
     return x, y
 
 
@@ -181,8 +182,8 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
     if role_of(val) == "test":
         raise ValueError("fit_probe() was given test features as val: C would be chosen on the test set. Extract "
                          "features of a validation split (split_per_class of the training data) instead.")
-    vx, vy = np.asarray(val[0]), np.asarray(val[1])
-    if vx.ndim != 2 or vx.shape[1] != tx.shape[1] or vy.shape != (len(vx),):
+    vx, vy = np.asarray(val[0]), np.asarray(val[1])  # read as val[0], val[1]: not _check_pair's tuple test,
+    if vx.ndim != 2 or vx.shape[1] != tx.shape[1] or vy.shape != (len(vx),):  # so any indexable pair works
         raise ValueError(f"val must be (features, labels) like train's: features of shape (items, {tx.shape[1]}) "
                          f"and one label per item; got {vx.shape} and {vy.shape}.")
     scaler = StandardScaler().fit(tx)

@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -299,9 +299,8 @@ def evaluate(model: nn.Module, loader: DataLoader, classes: list[str] | None = N
     from sklearn.metrics import confusion_matrix
 
     check_loader(model, loader, "evaluation")
-    if classes is not None and num_outputs(model) not in (None, len(classes)):
-        raise ValueError(f"{len(classes)} class names for a model with {num_outputs(model)} outputs. Pass the "
-                         "training data's classes (dataset.classes), in the order of the labels.")
+    if classes is not None:  # before the pass, where the model says how many outputs it has
+        _check_names(classes, num_outputs(model))
     device = device_of(model)
     losses, trues, preds, probs = [], [], [], []
     with mode(model, training=False), torch.inference_mode():
@@ -317,9 +316,14 @@ def evaluate(model: nn.Module, loader: DataLoader, classes: list[str] | None = N
     y_true, y_pred, p = (torch.cat(t).numpy() for t in (trues, preds, probs))
     classes = classes or getattr(getattr(loader, "dataset", None), "classes", None) or \
         [str(i) for i in range(p.shape[1])]
-    if len(classes) != p.shape[1]:
-        raise ValueError(f"{len(classes)} class names for a model with {p.shape[1]} outputs. Pass the training "
-                         "data's classes (dataset.classes), in the order of the labels.")
+    _check_names(classes, p.shape[1])
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(classes))))
     return Evaluation(float((y_true == y_pred).mean()), float(sum(losses)) / len(y_true), matrix, list(classes),
                       y_true, y_pred, p)
+
+
+def _check_names(classes: Sequence[str], outputs: int | None) -> None:
+    """One class name per output (``outputs=None``: the model does not say)."""
+    if outputs is not None and len(classes) != outputs:
+        raise ValueError(f"{len(classes)} class names for a model with {outputs} outputs. Pass the training "
+                         "data's classes (dataset.classes), in the order of the labels.")
