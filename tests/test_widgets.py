@@ -143,7 +143,23 @@ def test_errors_show_in_the_panel(model):
     panel.train_button.click()
     assert "Training failed" in panel.status.value and "nothing to train" in panel.status.value
     assert not panel.train_button.disabled and panel.runs == []
-    assert "0 runs" in str(panel)
+    assert "No runs yet" in str(panel) and "nothing trainable" in str(panel)
+
+
+def test_the_snapshot_says_what_train_would_do_and_lists_the_runs(model):
+    freeze = FreezePanel(model)
+    freeze.slider.value = 2
+    panel = TrainPanel(model, data(), data(n=12), freeze_panel=freeze, lr=3e-4, epochs=1, threaded=False,
+                       schedule="onecycle")
+    before = str(panel)
+    assert f"2 of {len(tl.blocks(model))} blocks" in before and f"{freeze.trainable:,} trainable" in before
+    assert "3e-04 (onecycle), 1 epochs" in before and "24 training items, scored on 12 validation" in before
+    assert "No runs yet" in before and "run 1" not in before
+    panel.train_button.click()
+    after = str(panel)
+    assert "No runs yet" not in after and "run 1: 2 blocks, " in after
+    assert f"{freeze.trainable:,} params, lr 3e-04, 1 epochs" in after
+    assert max(len(line) for line in before.splitlines() + after.splitlines()) <= 88
 
 
 def test_panel_without_validation_and_stop_in_the_first_epoch(model):

@@ -235,8 +235,22 @@ class TrainPanel:
         self.table.value = f"<table><tr>{head}</tr>{rows}</table>"
 
     def __str__(self) -> str:
-        lines = [f"TrainPanel: lr {self.lr.value:.0e}, {self.epochs.value} epochs, {len(self.runs)} runs"]
-        lines += ["  " + ", ".join(f"{k} {_fmt(v)}" for k, v in r.items()) for r in self.runs]
+        """What Train would do now, and the runs so far: the panel as text, for a saved notebook."""
+        on = [b for b in blocks(self.model) if b.num_trainable]
+        what = (f"{len(on)} of {len(blocks(self.model))} blocks, from {on[0].name} up,"
+                if on else "nothing trainable,")
+        schedule = self.fit_kwargs.get("schedule") or "constant"
+        lines = [f"TrainPanel: Train would fit {what}",
+                 f"  {summary(self.model).trainable:,} trainable parameters, learning rate "
+                 f"{self.lr.value:.0e} ({schedule}), {self.epochs.value} epochs,",
+                 f"  on {_count(self.train_loader)} training items, scored on "
+                 + (f"{_count(self.val_loader)} validation items." if self.val_loader else "themselves.")]
+        if not self.runs:
+            lines.append("  No runs yet: each click of Train adds a row here.")
+        lines += [f"  run {r['run']}: {r['trainable blocks']} blocks, "
+                  f"{r['trainable params']:,} params, lr {r['lr']:.0e}, {r['epochs']} epochs, "
+                  f"{r['seconds']} s, best {r['best accuracy']:.3f}{' (stopped)' if r['stopped'] else ''}"
+                  for r in self.runs]
         return "\n".join(lines)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
@@ -255,6 +269,13 @@ def _bundle(widget: w.Widget, text: str, **kwargs: Any) -> dict[str, Any]:
 def _snapshot_html(text: str) -> str:
     return ('<div class="transferlib-snapshot"><p><em>A snapshot of the panel when the notebook was saved. '
             f"Run the notebook for its controls.</em></p><pre>{html.escape(text)}</pre></div>")
+
+
+def _count(loader: DataLoader) -> str:
+    try:
+        return f"{len(loader.dataset):,}"
+    except TypeError:  # an iterable dataset has no length
+        return "an unknown number of"
 
 
 def _fmt(value: Any) -> str:
