@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import socket
 from pathlib import Path
 
 import torch
@@ -56,3 +58,19 @@ class TinyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.body(x))
+
+
+def no_network(monkeypatch) -> list:
+    """A machine with no network, made deterministic: every connection attempt is refused at once
+    and recorded. "Fails at once" is then a count of attempts, not a time a loaded machine can miss.
+    """
+    attempts: list = []
+
+    def refuse(address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError(f"no network (a test): {address}")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    from transferlib import assets  # a fresh probe for this test (its answer is cached per process)
+    monkeypatch.setattr(assets, "_probe_says_offline", functools.cache(assets._probe_says_offline.__wrapped__))
+    return attempts

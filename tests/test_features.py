@@ -84,7 +84,7 @@ def test_text_features():
     assert feats.shape == (8, 384) and labels.tolist() == texts.targets[:8]
 
 
-def test_activations_cka_and_probe_by_depth(setup):
+def test_activations_cka_and_probe_by_depth(setup, monkeypatch):
     model, _, train, test = setup
     layers = ["features.2", "features.9", "features.18"]
     acts, labels = tl.activations(model.backbone, layers, test, progress=False)
@@ -100,7 +100,8 @@ def test_activations_cka_and_probe_by_depth(setup):
     assert set(scores) == set(layers) and all(0 <= p.val_accuracy <= 1 for p in scores.values())
     assert all(p.C in tl.probing.PROBE_CS and len(p.test_correct) == 34 for p in scores.values())
     assert scores["features.18"].test_accuracy > scores["features.2"].test_accuracy  # depth helps on photos
-    with pytest.raises(ValueError, match="test split as val"):
+    monkeypatch.setattr(tl.probing, "activations", lambda *a, **k: pytest.fail("extracted before refusing"))
+    with pytest.raises(ValueError, match="test split as val"):   # refused before any extraction
         tl.probe_by_depth(model.backbone, layers, train, test, progress=False)
 
 
@@ -130,12 +131,16 @@ def test_linear_cka_properties():
 
 def test_plots_return_figures(setup):
     model, weights, _, test = setup
-    assert tl.plot_filters(model.backbone.features[0][0].weight).axes
+    first = model.backbone.features[0][0].weight                      # 32 filters
+    assert sum(bool(ax.images) for ax in tl.plot_filters(first).axes) == 32
     acts, _ = tl.activations(model.backbone, ["features.1"], test[0][0].unsqueeze(0), pool=False)
-    assert tl.plot_feature_maps(acts).axes
+    assert sum(bool(ax.images) for ax in tl.plot_feature_maps(acts).axes) == 6    # 6 channels of one layer
     images = [tl.load_dataset("tuxpaint_photos", "test")[i][0] for i in range(4)]
-    assert tl.image_grid(images, [0, 1, 2, 3], [0, 1, 0, 3], test.classes, cols=2).axes
-    assert tl.image_grid([test[0][0]], [0]).axes
+    grid = tl.image_grid(images, [0, 1, 2, 3], [0, 1, 0, 3], test.classes, cols=2)
+    shown = [ax for ax in grid.axes if ax.images]
+    assert len(shown) == 4 and all(test.classes[i] in ax.get_title() for ax, i in zip(shown, [0, 1, 2, 3]))
+    assert [ax.title.get_color() for ax in shown] == ["black", "black", "red", "black"]   # the wrong one in red
+    assert sum(bool(ax.images) for ax in tl.image_grid([test[0][0]], [0]).axes) == 1
     with pytest.raises(ValueError, match="conv weight"):
         tl.plot_filters(torch.zeros(3, 3))
 

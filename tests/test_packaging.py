@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import types
 from pathlib import Path
 
 import transferlib as tl
@@ -82,9 +83,32 @@ def test_shipped_weights_are_package_data():
     assert (ROOT / "transferlib" / "weights" / "mobilenet_v2-b0353104.pth").exists()
 
 
-def test_public_api():
+def _readme_modules() -> list[str]:
+    """The module table of README.md, in its order: the library's reading order."""
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"^\| `(\w+)` \| \d+ \|", text, re.M)
+
+
+def test_the_readme_states_each_modules_length():
+    stated = dict(re.findall(r"^\| `(\w+)` \| (\d+) \|", (ROOT / "README.md").read_text(), re.M))
+    actual = {m: str(len((ROOT / "transferlib" / f"{m}.py").read_text().splitlines())) for m in stated}
+    wrong = {m: f"says {stated[m]}, has {actual[m]}" for m in stated if stated[m] != actual[m]}
+    assert not wrong, f"README.md's module table: {wrong} (update the lines column)"
+
+
+def test_the_public_names_follow_the_reading_order():
+    order = _readme_modules()
+    assert sorted(order) == sorted(p.stem for p in (ROOT / "transferlib").glob("*.py") if p.stem != "__init__"), \
+        "README.md's module table must list every module once"
+    listed = re.findall(r"^- ``(\w+)``", tl.__doc__, re.M)
+    assert listed == order, "transferlib/__init__.py's reading order differs from README.md's module table"
+    homes = []
     for name in tl.__all__:
-        assert hasattr(tl, name), name
+        value = getattr(tl, name)
+        home = value.__name__ if isinstance(value, types.ModuleType) else value.__module__
+        homes.append(home.removeprefix("transferlib."))
+    ranks = [order.index(home) for home in homes]
+    assert ranks == sorted(ranks), f"__all__ is not grouped by module in reading order: {list(zip(tl.__all__, homes))}"
 
 
 def _imports(path: Path) -> list[tuple[str, list[str]]]:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 import transferlib as tl
+from helpers import load_script
 from transferlib.strategy import STRATEGIES, StrategyGrid
 
 
@@ -111,8 +112,13 @@ def test_unknown_target_is_refused_before_any_work():
         load_grid_script().measure("cats", 10)
 
 
-def test_the_grid_names_five_strategies_and_three_targets():
-    assert len(STRATEGIES) == 5 and set(load_grid_script().TARGETS) == {"photos", "silhouettes", "digits"}
+def test_the_stored_grid_measured_every_strategy_on_every_target_at_every_budget():
+    grid, script = StrategyGrid.load(), load_grid_script()
+    assert set(grid.targets) == set(script.TARGETS)
+    for target in grid.targets:
+        for budget in grid.budgets(target):
+            measured = {c.strategy for c in grid.cells if (c.target, c.labels_per_class) == (target, budget)}
+            assert measured == set(STRATEGIES), f"{target} at {budget}/class: missing {set(STRATEGIES) - measured}"
 
 
 def test_photos_look_more_like_imagenet_than_silhouettes():
@@ -122,14 +128,7 @@ def test_photos_look_more_like_imagenet_than_silhouettes():
 
 
 def load_grid_script():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "bench" / "strategy_grid.py"
-    spec = importlib.util.spec_from_file_location("strategy_grid", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/strategy_grid.py")
 
 
 def test_the_grid_check_passes_a_reproduction_and_names_a_cell_that_moved():

@@ -7,10 +7,11 @@
     >>> train = tl.load_dataset("tuxpaint_photos", transform=tl.image_transform(weights))
     >>> history = tl.fit(model, tl.make_loader(train, shuffle=True), epochs=3)
 
-One concept per module, read in this order:
+One concept per module, read in this order (README.md's table, and ``__all__`` below):
 
 - ``assets``      where files live, checksums, offline detection
-- ``devices``     choosing a device; data follows the model, results come back on the CPU
+- ``devices``     choosing a device; data follows the model, results come back on the CPU; freeing memory
+- ``progress``    progress bars that leave their final line of text in a stored notebook
 - ``models``      pretrained networks by name, with their preprocessing; a small CNN for baselines
 - ``datasets``    containers, splits (k-shot, stratified, hold-outs), loaders
 - ``catalogue``   the course's datasets by name, with source and license
@@ -26,13 +27,14 @@ One concept per module, read in this order:
 - ``recipes``     ``lr_find``, gradual unfreezing, LP-FT
 - ``features``    extract once, cache, train heads and probes on the cache
 - ``probing``     activations by layer, linear CKA, probes by depth
-- ``plots``       curves, confusion matrices, image grids, filters, feature maps
-- ``widgets``     a freeze panel and a training panel for notebooks (imported when first used)
-- ``calibration`` reliability diagrams, the expected calibration error with its interval, temperature scaling
-- ``inference``   a trained classifier as one safetensors file; predictions on a path, a PIL image or a folder
 - ``choosing``    choices made on validation only (``tl.stats.choose``), and a validation split taken
                   out of a few-shot budget (``split_budget``)
 - ``stats``       accuracies with intervals over seeds and items, paired verdicts, equivalence, power, Holm
+                  (used as ``tl.stats.accuracy``, ``tl.stats.compare``: the namespace says what they are)
+- ``calibration`` reliability diagrams, the expected calibration error with its interval, temperature scaling
+- ``inference``   a trained classifier as one safetensors file; predictions on a path, a PIL image or a folder
+- ``plots``       curves, confusion matrices, image grids, filters, feature maps
+- ``widgets``     a freeze panel and a training panel for notebooks (imported when first used)
 - ``strategy``    how ImageNet-like your data is, and the measured grid's recommendation
 """
 
@@ -40,29 +42,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from .calibration import ECEComparison, Reliability, compare_ece, ece, fit_temperature, reliability
 from .assets import ChecksumError, OfflineError, is_offline
-from .catalogue import list_datasets, load_dataset
-from .choosing import split_budget
-from .checkpoints import load_checkpoint, save_checkpoint
-from . import stats
+from .devices import PeakMemory, device_of, pick_device, release_memory
+from .models import SmallCNN, Weights, list_models, load_model, load_text_model
 from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, k_shot, make_loader, role_of,
                        select_classes, split_per_class, stratified_split, subset, with_transform)
-from .devices import PeakMemory, device_of, pick_device
-from .features import Features, cached_features, extract_features, train_head
+from .catalogue import list_datasets, load_dataset
+from .yourdata import ImageFiles, list_images, load_image_folder, load_text_csv
+from .transforms import image_transform
+from .text import text_loader
 from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
 from .heads import Classifier, build_classifier, build_text_classifier, make_head, replace_head
-from .inference import Prediction, Predictor, load_predictor, predict, save_for_inference
-from .models import SmallCNN, Weights, list_models, load_model, load_text_model
-from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, plot_history, plot_reliability
-from .probing import activations, fit_probe, linear_cka, logistic_probe, probe_by_depth
-from .recipes import gradual_unfreeze, lp_ft, lr_find
 from .records import Evaluation, History
-from .strategy import StrategyGrid, recommend_strategy, source_similarity
-from .text import text_loader
+from .checkpoints import load_checkpoint, save_checkpoint
 from .training import evaluate, fit, make_optimizer, param_groups
-from .transforms import image_transform
-from .yourdata import ImageFiles, list_images, load_image_folder, load_text_csv
+from .recipes import gradual_unfreeze, lp_ft, lr_find
+from .features import Features, cached_features, extract_features, train_head
+from .probing import activations, fit_probe, linear_cka, logistic_probe, probe_by_depth
+from .choosing import split_budget
+from . import stats
+from .calibration import ECEComparison, Reliability, compare_ece, ece, fit_temperature, reliability
+from .inference import Prediction, Predictor, load_predictor, predict, save_for_inference
+from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, plot_history, plot_reliability
+from .strategy import StrategyGrid, recommend_strategy, source_similarity
 
 __version__ = "0.1.0"
 
@@ -78,20 +80,36 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "ArrayImageDataset", "ChecksumError", "Classifier", "DatasetInfo", "Evaluation", "Features", "FreezePanel",
-    "History", "ImageFiles", "fit_probe", "Prediction", "Predictor", "compare_ece", "ece", "fit_temperature",
-    "load_predictor", "plot_reliability", "predict", "reliability", "save_for_inference", "ECEComparison",
-    "Reliability", "list_images",
-    "OfflineError", "PeakMemory", "SmallCNN", "StrategyGrid", "TextDataset", "TrainPanel", "Weights", "activations",
-    "blocks",
-    "build_classifier", "build_text_classifier", "cached_features", "device_of", "evaluate", "extract_features",
-    "fit", "freeze", "freeze_all_but_last", "gradual_unfreeze", "image_grid", "image_transform", "in_memory",
-    "is_offline", "k_shot", "linear_cka", "list_datasets", "list_models", "load_checkpoint", "load_dataset",
-    "load_image_folder", "load_model", "load_text_csv", "load_text_model", "logistic_probe", "lp_ft", "lr_find",
-    "make_head", "make_loader", "make_optimizer", "param_groups", "pick_device", "plot_confusion",
-    "plot_feature_maps", "plot_filters", "plot_history", "probe_by_depth", "recommend_strategy", "replace_head",
-    "role_of", "stats",
-    "save_checkpoint", "select_classes", "source_similarity", "split_budget", "split_per_class", "stratified_split",
-    "subset",
-    "summary", "text_loader", "train_head", "unfreeze", "with_transform",
+    # assets, devices
+    "ChecksumError", "OfflineError", "is_offline",
+    "PeakMemory", "device_of", "pick_device", "release_memory",
+    # models
+    "SmallCNN", "Weights", "list_models", "load_model", "load_text_model",
+    # datasets, catalogue, yourdata, transforms, text
+    "ArrayImageDataset", "DatasetInfo", "TextDataset", "in_memory", "k_shot", "make_loader", "role_of",
+    "select_classes", "split_per_class", "stratified_split", "subset", "with_transform",
+    "list_datasets", "load_dataset",
+    "ImageFiles", "list_images", "load_image_folder", "load_text_csv",
+    "image_transform",
+    "text_loader",
+    # freezing, heads
+    "blocks", "freeze", "freeze_all_but_last", "summary", "unfreeze",
+    "Classifier", "build_classifier", "build_text_classifier", "make_head", "replace_head",
+    # records, checkpoints, training, recipes
+    "Evaluation", "History",
+    "load_checkpoint", "save_checkpoint",
+    "evaluate", "fit", "make_optimizer", "param_groups",
+    "gradual_unfreeze", "lp_ft", "lr_find",
+    # features, probing
+    "Features", "cached_features", "extract_features", "train_head",
+    "activations", "fit_probe", "linear_cka", "logistic_probe", "probe_by_depth",
+    # choosing, stats, calibration, inference
+    "split_budget",
+    "stats",
+    "ECEComparison", "Reliability", "compare_ece", "ece", "fit_temperature", "reliability",
+    "Prediction", "Predictor", "load_predictor", "predict", "save_for_inference",
+    # plots, widgets, strategy
+    "image_grid", "plot_confusion", "plot_feature_maps", "plot_filters", "plot_history", "plot_reliability",
+    "FreezePanel", "TrainPanel",
+    "StrategyGrid", "recommend_strategy", "source_similarity",
 ]

@@ -101,6 +101,8 @@ def is_offline(timeout: float = 0.8) -> bool:
     thread, so a hanging DNS lookup cannot stall a lesson; the answer is remembered for
     the rest of the process (restart the kernel after connecting). A network reachable
     only through a proxy counts as offline.
+
+    >>> is_offline()                      # True in a classroom with no route to the hubs
     """
     if any(os.environ.get(v, "").lower() in _TRUE for v in ("TRANSFERLIB_OFFLINE", "HF_HUB_OFFLINE")):
         return True

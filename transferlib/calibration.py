@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .checks import check_confidence, check_labels, check_number
-from .stats import RESAMPLES, Estimate
+from .stats import RESAMPLES, Estimate, bootstrap
 
 __all__ = ["Reliability", "reliability", "ece", "compare_ece", "ECEComparison", "fit_temperature"]
 
@@ -75,12 +75,17 @@ def _settings(bins: Any, confidence: Any = 0.95, resamples: Any = 1) -> None:
     check_confidence(confidence)
 
 
+def _bin_of(conf: np.ndarray, bins: int) -> np.ndarray:
+    """Each confidence's bin: ``bins`` equal widths on [0, 1], a confidence of exactly 1 in the last."""
+    return np.minimum((conf * bins).astype(int), bins - 1)
+
+
 def _bins(conf: np.ndarray, correct: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row (resamples x items) and bin: the count, the mean gap (right - confidence), and the
     squared gap with the sampling variance of its mean subtracted: an unbiased estimate of the bin's
     true squared gap (Kumar et al., 2019). Empty and one-item bins get 0."""
     rows = conf.shape[0]
-    which = (np.minimum((conf * bins).astype(int), bins - 1) + bins * np.arange(rows)[:, None]).ravel()
+    which = (_bin_of(conf, bins) + bins * np.arange(rows)[:, None]).ravel()
     gap = (correct - conf).ravel()
 
     def per_bin(weights: np.ndarray | None) -> np.ndarray:
@@ -111,13 +116,6 @@ def _squared_rows(conf: np.ndarray, correct: np.ndarray, bins: int) -> np.ndarra
     their share of the items. It can come out below 0 by chance; its expectation is the true value."""
     count, _, square = _bins(conf, correct, bins)
     return (count * square).sum(1) / conf.shape[1]
-
-
-def _bootstrap(statistic: Any, n: int, resamples: int, seed: int) -> np.ndarray:
-    """``statistic(idx)`` for ``resamples`` resamples of ``n`` items (rows of indices), a chunk at a time."""
-    rng = np.random.default_rng(seed)
-    return np.concatenate([statistic(rng.integers(0, n, size=(min(CHUNK, resamples - done), n)))
-                           for done in range(0, resamples, CHUNK)])
 
 
 def _interval(value: float, draws: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -151,7 +149,7 @@ def reliability(probs: Any, labels: Any, bins: int = BINS) -> Reliability:
     """
     _settings(bins)
     conf, correct = _top(probs, labels)
-    which = np.minimum((conf * bins).astype(int), bins - 1)
+    which = _bin_of(conf, bins)
     count = np.bincount(which, minlength=bins).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf = np.bincount(which, conf, minlength=bins) / count
@@ -175,7 +173,7 @@ def ece(probs: Any, labels: Any, bins: int = BINS, confidence: float = 0.95, res
 def _ece(conf: np.ndarray, correct: np.ndarray, bins: int, confidence: float, resamples: int,
          seed: int) -> Estimate:
     value = float(_ece_rows(conf[None], correct[None], bins)[0])
-    draws = _bootstrap(lambda idx: _ece_rows(conf[idx], correct[idx], bins), len(conf), resamples, seed)
+    draws = bootstrap(lambda idx: _ece_rows(conf[idx], correct[idx], bins), len(conf), resamples, seed, CHUNK)
     low, high = _interval(value, draws, confidence)
     return Estimate(value, max(low, 0.0), high, len(conf))  # an error is never negative
 
@@ -229,7 +227,7 @@ def compare_ece(a_probs: Any, b_probs: Any, labels: Any, names: Sequence[str] = 
         return _squared_rows(ca[idx], ka[idx], bins) - _squared_rows(cb[idx], kb[idx], bins)
 
     value = float(_squared_rows(ca[None], ka[None], bins)[0] - _squared_rows(cb[None], kb[None], bins)[0])
-    low, high = _interval(value, _bootstrap(difference, len(ca), resamples, seed), confidence)
+    low, high = _interval(value, bootstrap(difference, len(ca), resamples, seed, CHUNK), confidence)
     return ECEComparison((str(names[0]), str(names[1])), a, b, value, float(low), float(high))
 
 

@@ -16,7 +16,7 @@ copies that disagree on the label are dropped), so no example is in both splits,
 gets a fixed, stratified 80/20 split (seed 0): ``split="train"`` / ``"test"`` mean the
 same thing in every lesson; ``split="all"`` gives everything.
 
-``CATALOGUE`` maps each name to its :class:`DatasetInfo` and a reader, ``reader(split, transform)``.
+``CATALOGUE`` maps each name to its :class:`DatasetInfo` and a reader, ``reader(split, transform, info)``.
 """
 
 from __future__ import annotations

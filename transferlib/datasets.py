@@ -306,6 +306,8 @@ def make_loader(dataset: Dataset, batch_size: int = 32, shuffle: bool = False, s
     Worker processes cost start-up time and memory and misbehave in some notebook
     front ends; on 2 cores the model's own threads are the better use. Shuffling is
     seeded, so the same ``seed`` gives the same batches.
+
+    >>> train_loader = make_loader(with_transform(train, transform), shuffle=True, seed=SEED)
     """
     generator = torch.Generator().manual_seed(seed)
     shuffle = shuffle and len(dataset) > 0  # nothing to shuffle: fit and evaluate say the loader is empty

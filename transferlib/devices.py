@@ -138,7 +138,6 @@ def release_memory() -> None:
 
     >>> history = fit(model, train_loader, epochs=3); release_memory()
     """
-    import contextlib
     import ctypes
     import gc
 

@@ -59,7 +59,7 @@ def blocks(model: nn.Module) -> list[Block]:
     >>> [b.name for b in blocks(model)][-3:]
     ['backbone.features.17', 'backbone.features.18', 'head']
     """
-    from .heads import Classifier, MeanPooledEncoder  # heads imports us
+    from .heads import Classifier, MeanPooledEncoder  # here: heads brings in models, needed only now
 
     if isinstance(model, Classifier):
         inner = model.backbone.bert if isinstance(model.backbone, MeanPooledEncoder) else model.backbone
@@ -116,6 +116,18 @@ def _select(model: nn.Module, names: Iterable[str] | None) -> list[nn.Module]:
     return out
 
 
+def _set_trainable(model: nn.Module, names: Iterable[str] | str | None, trainable: bool, train_bn: bool) -> nn.Module:
+    """What freeze and unfreeze do: ``requires_grad`` on the selected modules' parameters, and the
+    BatchNorm policy on the BatchNorm layers inside them."""
+    for module in _select(model, names):
+        for p in module.parameters():
+            p.requires_grad = trainable
+        for bn in module.modules():
+            if isinstance(bn, _BATCHNORM):
+                _set_bn_frozen(bn, not train_bn)
+    return model
+
+
 def freeze(model: nn.Module, names: Iterable[str] | str | None = None, train_bn: bool = False) -> nn.Module:
     """Stop gradients for the whole model, or for the named blocks / modules.
 
@@ -124,13 +136,7 @@ def freeze(model: nn.Module, names: Iterable[str] | str | None = None, train_bn:
     >>> freeze(model)                              # everything
     >>> freeze(model, ["backbone.features.0"])     # one block
     """
-    for module in _select(model, names):
-        for p in module.parameters():
-            p.requires_grad = False
-        for bn in module.modules():
-            if isinstance(bn, _BATCHNORM):
-                _set_bn_frozen(bn, not train_bn)
-    return model
+    return _set_trainable(model, names, False, train_bn)
 
 
 def unfreeze(model: nn.Module, names: Iterable[str] | str | None = None, train_bn: bool = True) -> nn.Module:
@@ -142,13 +148,7 @@ def unfreeze(model: nn.Module, names: Iterable[str] | str | None = None, train_b
     >>> unfreeze(model)                            # everything trains, statistics update
     >>> unfreeze(model, train_bn=False)            # weights train, statistics stay ImageNet's
     """
-    for module in _select(model, names):
-        for p in module.parameters():
-            p.requires_grad = True
-        for bn in module.modules():
-            if isinstance(bn, _BATCHNORM):
-                _set_bn_frozen(bn, not train_bn)
-    return model
+    return _set_trainable(model, names, True, train_bn)
 
 
 def freeze_all_but_last(model: nn.Module, k: int, train_bn: bool = False) -> nn.Module:

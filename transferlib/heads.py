@@ -95,7 +95,11 @@ def replace_head(model: nn.Module, num_classes: int, hidden: int | None = None,
 
 def build_classifier(name: str, num_classes: int, hidden: int | None = None, dropout: float = 0.0,
                      pretrained: bool = True) -> tuple[Classifier, Any]:
-    """A pretrained image backbone with a new head for ``num_classes``, and its weights object."""
+    """A pretrained image backbone with a new head for ``num_classes``, and its weights object.
+
+    >>> model, weights = build_classifier("mobilenet_v2", num_classes=6)
+    >>> model.backbone, model.head                       # ImageNet's features; a new Linear(1280, 6)
+    """
     model, weights = load_model(name, pretrained=pretrained)
     classifier = replace_head(model, num_classes, hidden, dropout)
     classifier.arch = name
@@ -104,7 +108,11 @@ def build_classifier(name: str, num_classes: int, hidden: int | None = None, dro
 
 def build_text_classifier(name: str, num_classes: int, hidden: int | None = None,
                           dropout: float = 0.1) -> tuple[Classifier, Any]:
-    """A pretrained BERT-family encoder, mean-pooled, with a new head; and its tokenizer."""
+    """A pretrained BERT-family encoder, mean-pooled, with a new head; and its tokenizer.
+
+    >>> model, tokenizer = build_text_classifier("minilm", num_classes=2)
+    >>> model(tokenizer(["what a day"], return_tensors="pt")).shape     # logits: (1, 2)
+    """
     bert, tokenizer = load_text_model(name)
     dim = bert.config.hidden_size
     return Classifier(MeanPooledEncoder(bert), make_head(dim, num_classes, hidden, dropout), dim), tokenizer

@@ -115,7 +115,7 @@ def _torchvision(arch: str, weights_name: str, packaged: Path | None = None,
     return build
 
 
-def _efficientnet_lite0(pretrained: bool, progress: bool) -> tuple[nn.Module, Weights]:
+def _efficientnet_lite0(pretrained: bool, _progress: bool) -> tuple[nn.Module, Weights]:  # ships: no download
     import timm
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)

@@ -29,6 +29,8 @@ def plot_history(history: Any, title: str = "", pyplot: bool = True):
     """Loss and accuracy against epoch, training and validation; the kept epoch is marked.
 
     ``pyplot=False`` builds a bare Figure, safe to make from a background thread.
+
+    >>> plot_history(fit(model, train_loader, val_loader, epochs=5))    # or history.plot()
     """
     if pyplot:
         fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(10, 3.5))
@@ -52,7 +54,10 @@ def plot_history(history: Any, title: str = "", pyplot: bool = True):
 
 
 def plot_confusion(evaluation: Any, normalize: bool = True):
-    """The confusion matrix: rows are true classes, columns predictions."""
+    """The confusion matrix: rows are true classes, columns predictions.
+
+    >>> plot_confusion(evaluate(model, test_loader))                    # or evaluation.plot()
+    """
     plt = _plt()
     m = evaluation.confusion.astype(float)
     if normalize:
@@ -78,6 +83,9 @@ def image_grid(images: Sequence, true: Sequence[int], pred: Sequence[int] | None
     """Images with their true (and predicted) labels; wrong predictions in red.
 
     ``images`` are PIL images, HxW(xC) arrays or CxHxW tensors (shown min-max scaled).
+
+    >>> wrong = np.flatnonzero(~evaluation.correct)[:8]
+    >>> image_grid([test[i][0] for i in wrong], evaluation.y_true[wrong], evaluation.y_pred[wrong], classes)
     """
     plt = _plt()
     rows = (len(images) + cols - 1) // cols
@@ -103,7 +111,10 @@ def image_grid(images: Sequence, true: Sequence[int], pred: Sequence[int] | None
 
 
 def plot_filters(weight: torch.Tensor, cols: int = 8, title: str = ""):
-    """First-layer convolution filters (out, 3, k, k) as small RGB images, each scaled to [0, 1]."""
+    """First-layer convolution filters (out, 3, k, k) as small RGB images, each scaled to [0, 1].
+
+    >>> plot_filters(model.backbone.features[0][0].weight)             # MobileNetV2's 32 first filters
+    """
     plt = _plt()
     w = weight.detach().float().cpu()
     if w.dim() != 4:
@@ -123,7 +134,11 @@ def plot_filters(weight: torch.Tensor, cols: int = 8, title: str = ""):
 
 
 def plot_feature_maps(maps: dict[str, torch.Tensor], channels: int = 6):
-    """For each named layer, the first ``channels`` maps of one input (C, H, W)."""
+    """For each named layer, the first ``channels`` maps of one input (C, H, W).
+
+    >>> maps, _ = activations(model.backbone, ["features.1", "features.6"], image[None], pool=False)
+    >>> plot_feature_maps(maps)
+    """
     plt = _plt()
     fig, axes = plt.subplots(len(maps), channels, figsize=(1.6 * channels, 1.7 * len(maps)), squeeze=False)
     for row, (name, m) in zip(axes, maps.items()):

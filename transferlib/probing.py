@@ -49,6 +49,9 @@ def activations(model: nn.Module, layers: list[str], data: torch.Tensor | Datase
     activations by layer name and the labels (``None`` for a bare tensor). With
     ``pool=False`` full maps are kept: mind the memory. Batches of 16, as in
     :func:`~transferlib.features.extract_features`, keep 224 px inputs to a few hundred MB.
+
+    >>> acts, labels = activations(model.backbone, ["features.3", "features.18"], val_set)
+    >>> acts["features.18"].shape                       # (items, 1280): pooled over height and width
     """
     missing = [name for name in layers if name not in dict(model.named_modules())]
     if missing:
@@ -220,14 +223,14 @@ def probe_by_depth(model: nn.Module, layers: list[str], train: Dataset | DataLoa
     >>> by_depth = probe_by_depth(model, blocks, train_set, val_set, test_set)
     >>> best = max(by_depth.values(), key=lambda p: p.val_accuracy)
     """
+    if role_of(val) == "test":  # before any activation is extracted
+        raise ValueError("probe_by_depth() was given a test split as val. Hold out a validation split "
+                         "(split_per_class of the training data) to choose C and the layer on.")
     parts = {"train": train, "val": val, **({"test": test} if test is not None else {})}
     acts = {part: activations(model, layers, data, progress=progress) for part, data in parts.items()}
     out = {}
     for name in layers:
         val_pair = acts["val"][0][name], acts["val"][1]
-        if role_of(val) == "test":
-            raise ValueError("probe_by_depth() was given a test split as val. Hold out a validation split "
-                             "(split_per_class of the training data) to choose C and the layer on.")
         probe = fit_probe((acts["train"][0][name], acts["train"][1]), val_pair, Cs)
         correct = None
         if test is not None:

@@ -27,7 +27,8 @@ from .devices import device_of, mode, to_device
 from .freezing import freeze_all_but_last, unfreeze
 from .progress import progress_bar
 from .records import History
-from .training import check_loader, fit, logits_of, make_optimizer
+from .checks import check_loader
+from .training import fit, logits_of, make_optimizer
 
 __all__ = ["LRFinder", "lr_find", "gradual_unfreeze", "lp_ft"]
 

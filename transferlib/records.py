@@ -10,9 +10,8 @@ Both are plain dataclasses holding Python numbers and numpy arrays, on the CPU.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,8 +20,9 @@ __all__ = ["History", "Evaluation"]
 
 @dataclass
 class History:
-    """One row per epoch. ``best_epoch`` is the epoch whose weights were kept; ``steps`` and
-    ``examples`` count optimizer steps and training examples seen in each epoch."""
+    """One row per epoch. ``best_epoch`` is the epoch whose weights were kept; ``steps_per_epoch``
+    and ``examples`` count optimizer steps and training examples seen in each epoch, ``steps``
+    the optimizer steps of the whole run."""
 
     epoch: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -92,13 +92,6 @@ class History:
         from .plots import plot_history
 
         return plot_history(self, title)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> History:
-        return cls(**json.loads(text))
 
 
 @dataclass

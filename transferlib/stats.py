@@ -27,7 +27,7 @@ from .checks import check_confidence, check_correct, check_number
 from .choosing import choose
 
 __all__ = ["Estimate", "Comparison", "accuracy", "compare", "holm", "detectable_difference", "items_needed",
-           "choose", "RESAMPLES", "POWER"]
+           "choose", "bootstrap", "RESAMPLES", "POWER"]
 
 RESAMPLES = 10_000  # bootstrap resamples: the third decimal of an interval stops moving around here
 POWER = 0.8         # the power at which a "can't tell" says what the test could have detected
@@ -164,13 +164,12 @@ def _t_p_value(estimate: float, v_items: float, v_seeds: float, n: int, n_seeds:
     return 1e-12 if gap(1e-12) < 0 else float(brentq(gap, 1e-12, 1 - 1e-12, xtol=1e-10))
 
 
-def accuracy(correct: Any, confidence: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> Estimate:
+def accuracy(correct: Any, confidence: float = 0.95) -> Estimate:
     """The accuracy of per-item correctness, with a ``confidence`` interval.
 
     One run: Wilson's score interval; with ``n`` test items the accuracy measured is off from the
     true one by about ``2 * sqrt(p (1 - p) / n)`` (12 points on 34 photos, 3 on 500 images). Several
     seeds (one row each, the same items): it covers another seed too, and with 3 seeds it is wide.
-    ``resamples`` and ``seed`` are not used (kept for callers of the older bootstrap).
 
     >>> print(accuracy(evaluate(model, test_loader).correct))
     """
@@ -189,11 +188,16 @@ def accuracy(correct: Any, confidence: float = 0.95, resamples: int = RESAMPLES,
     return Estimate(value, max(0.0, value - half), min(1.0, value + half), n, n_seeds)
 
 
-def _bootstrap_differences(diff: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """Mean difference on ``resamples`` resamples of the items (one run), in chunks of 500 (a few MB)."""
+def bootstrap(statistic: Callable[[np.ndarray], np.ndarray], n: int, resamples: int = RESAMPLES, seed: int = 0,
+              chunk: int = 500) -> np.ndarray:
+    """``statistic(idx)`` on ``resamples`` resamples of ``n`` items with replacement, ``idx`` a block of
+    index rows (``chunk`` at a time, so memory stays at ``chunk x n`` whatever the test set).
+
+    >>> draws = bootstrap(lambda idx: correct[idx].mean(1), len(correct))     # accuracy, resampled
+    """
     rng = np.random.default_rng(seed)
-    return np.concatenate([diff[rng.integers(0, diff.size, (min(500, resamples - s), diff.size))].mean(1)
-                           for s in range(0, resamples, 500)])
+    return np.concatenate([statistic(rng.integers(0, n, size=(min(chunk, resamples - done), n)))
+                           for done in range(0, resamples, chunk)])
 
 
 def _exact_paired(only_a: int, only_b: int, n: int, confidence: float) -> tuple[float, float, float]:
@@ -253,7 +257,7 @@ def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), c
     n_seeds, n = diff.shape
     estimate = float(diff.mean())
     if n_seeds == 1:
-        draws = _bootstrap_differences(diff[0], resamples, seed)
+        draws = bootstrap(lambda idx: diff[0][idx].mean(1), n, resamples, seed)
         only_a, only_b = int((diff > 0).sum()), int((diff < 0).sum())
         v_items, v_seeds = _rule_of_three((only_a + only_b) / n, n) / n, 0.0
         test = f"McNemar exact: {only_a} vs {only_b} items only one got right (1 run: these models)"

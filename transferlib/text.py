@@ -55,5 +55,9 @@ class TextCollator:
 
 def text_loader(dataset: TextDataset, tokenizer: Any, batch_size: int = 16, shuffle: bool = False,
                 seed: int = 0, max_length: int | None = None) -> DataLoader:
-    """A DataLoader of tokenized text batches for a :class:`TextDataset`."""
+    """A DataLoader of tokenized text batches for a :class:`TextDataset`; ``max_length`` truncates
+    (a note says so once).
+
+    >>> loader = text_loader(tweets, tokenizer, batch_size=16, shuffle=True, max_length=64)
+    """
     return make_loader(dataset, batch_size, shuffle, seed, collate_fn=TextCollator(tokenizer, max_length))

@@ -35,7 +35,7 @@ from .heads import Classifier
 from .progress import progress_bar
 from .records import Evaluation, History
 
-__all__ = ["make_optimizer", "param_groups", "fit", "evaluate", "logits_of", "check_loader"]
+__all__ = ["make_optimizer", "param_groups", "fit", "evaluate", "logits_of"]
 
 
 def param_groups(model: nn.Module, lr: float, factor: float = 2.6) -> list[dict[str, Any]]:
@@ -82,7 +82,7 @@ def make_optimizer(model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0
     raise ValueError(f"kind must be 'adamw' or 'sgd', not {kind!r}.")
 
 
-# --------------------------------------------------------------------------- checks, once per call
+# --------------------------------------------------------------------------- a model's logits
 
 def logits_of(model: nn.Module, x: Any) -> torch.Tensor:
     """``model(x)`` as logits: a Hugging Face model gets the tokenizer's dict as keywords and
@@ -137,7 +137,7 @@ def _epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimize
 
 
 @contextmanager
-def _rollback(model: nn.Module, history: History, best: BestWeights) -> Iterator[None]:
+def _rollback(history: History, best: BestWeights) -> Iterator[None]:
     """Ctrl-C keeps the best weights (or the starting ones before any epoch ended) and returns.
     Any other error does the same, then raises; during a call's first epoch it also leaves the
     History as it was, as if ``fit`` had not been called."""
@@ -226,12 +226,13 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader | None = None, epoc
     else:
         history, best = history if history is not None else History(), BestWeights(model)
     diverged = None
-    with mode(model, True), _rollback(model, history, best), \
+    with mode(model, True), _rollback(history, best), \
             progress_bar(max(epochs - len(history), 0), "epochs", disable=not progress) as bar:
         for epoch in range(len(history) + 1, epochs + 1):
-            torch.manual_seed(seed * 100_003 + epoch)  # same seed and epoch => same batches, same dropout
+            epoch_seed = seed * 100_003 + epoch  # same seed and epoch => same batches, same dropout
+            torch.manual_seed(epoch_seed)
             if getattr(train, "generator", None) is not None:
-                train.generator.manual_seed(seed * 100_003 + epoch)
+                train.generator.manual_seed(epoch_seed)
             tic = time.perf_counter()
             model.train()
             tr_loss, tr_acc, seen = _epoch(model, train, optimizer, scheduler, scaler, amp, f"epoch {epoch}",
