@@ -151,7 +151,7 @@ def lesson_page(nb: nbformat.NotebookNode, name: str, fix) -> nbformat.NotebookN
     cells.append(nbformat.v4.new_markdown_cell(
         f"## Exercises\n\nThis lesson's exercises and their checks are on [their own page](../exercises/{name}.md). "
         "Do them in the notebook, after running the lesson: the launch buttons at the top of this page open it.\n\n"
-        + _toctree(None, [f"../exercises/{name}"])))
+        + _toctree(None, [f"Exercises <../exercises/{name}>"])))
     page.cells = cells
     page.metadata.pop("widgets", None)
     return page
@@ -192,7 +192,8 @@ def stage(src: Path) -> list[str]:
     notebooks = {n: nbformat.read(ROOT / "notebooks" / f"{n}.ipynb", as_version=4) for n in names}
     src.mkdir(parents=True)
     (src / "index.md").write_text(links(home_page(notebooks, repo), "index.md", pages, "index.md", repo) + "\n"
-                                  + _toctree("Lessons", [f"notebooks/{n}" for n in names]) + "\n"
+                                  + _toctree("Lessons", [f"{_nav_title(notebooks[n])} <notebooks/{n}>" for n in names])
+                                  + "\n"
                                   + _toctree("Teaching", ["docs/instructors", "docs/authoring", "docs/website"]))
     for rel, page in PAGES.items():
         (src / page).parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +207,12 @@ def stage(src: Path) -> list[str]:
         (src / exercises).write_text(exercises_page(
             nb, n, repo, functools.partial(links, source=lesson, pages=pages, page=exercises, repo=repo)))
     return names
+
+
+def _nav_title(nb: nbformat.NotebookNode) -> str:
+    """A lesson's title in the navigation: its heading up to the colon (the page keeps the whole
+    heading), so the list of lessons fits a laptop's screen above the teaching pages."""
+    return re.search(r"^# (.+)$", nb.cells[0].source, re.M).group(1).split(":")[0].strip()
 
 
 def _toctree(caption: str | None, entries: list[str]) -> str:

@@ -70,9 +70,12 @@ def test_the_home_page_is_for_learners_and_made_from_the_lessons(website, staged
         assert f"*About {minutes} minutes · [its exercises](exercises/{name}.md)*" in index
         goals = website.summary(nb)["goals"]
         assert len(goals) >= 4 and all(f"- {g}" in index for g in goals), "the lesson's own list of goals"
-        assert re.search(rf"^notebooks/{name}$", index, re.M), "the lesson is in the navigation"
+        short = re.search(r"^# (.+)$", nb.cells[0].source, re.M).group(1).split(":")[0].strip()
+        assert re.search(rf"^{re.escape(short)} <notebooks/{name}>$", index, re.M), \
+            "the lesson is in the navigation, under its short title"
         page = nbformat.read(staged / "notebooks" / f"{name}.ipynb", as_version=4)
-        assert re.search(rf"^\.\./exercises/{name}$", page.cells[-1].source, re.M), "its exercises come under it"
+        assert re.search(rf"^Exercises <\.\./exercises/{name}>$", page.cells[-1].source, re.M), \
+            "its exercises come under it"
         assert "colab-badge.svg" not in page.cells[0].source and "Open In Colab" not in page.cells[0].source
     for doc in ("instructors", "authoring", "website"):
         assert re.search(rf"^docs/{doc}$", index, re.M) and (staged / "docs" / f"{doc}.md").exists()

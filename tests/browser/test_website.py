@@ -181,6 +181,21 @@ def test_the_lesson_menu_opens_on_a_tap(site, width):
         page.close()
 
 
+def test_the_whole_menu_fits_a_laptop_screen(site):
+    """At 1280 x 900 every lesson, and the teaching pages below them, show without scrolling the
+    menu: the navigation uses each lesson's short title, and a lesson's exercises are one line."""
+    page, _, _ = _open(site, "notebooks/03_fine_tuning.html")
+    try:
+        links = page.locator(".bd-docs-nav a")
+        bottoms = [links.nth(i).bounding_box() for i in range(links.count())]
+        titles = [links.nth(i).inner_text() for i in range(links.count())]
+        assert "Exercises" in titles and any(t.startswith("Lesson 7") for t in titles), titles
+        low = [t for t, box in zip(titles, bottoms) if box and box["y"] + box["height"] > 900]
+        assert not low, f"below the fold of a 900 px window: {low}"
+    finally:
+        page.close()
+
+
 def test_every_page_fits_a_phone_and_a_laptop_and_its_images_load(site):
     """At 390 px no page is wider than the screen; at 1280 px at most 2% of outputs and 5% of code
     cells need a scroll bar, and no table does. Every image loads at both widths."""
