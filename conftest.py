@@ -64,10 +64,10 @@ if IPyNbCell is not None:
 
     def _sanitize(self, s):
         s = _nbval_sanitize(self, s)
-        if isinstance(s, str) and NUMBERS_TAG in self.cell.metadata.get("tags", []):
-            s = _NUMBER.sub("NUMBER", s)
-        if isinstance(s, str):  # a column padded to a number one digit longer moves by a space: not a change
-            s = _SPACES.sub(" ", s)
+        if isinstance(s, str):
+            if NUMBERS_TAG in self.cell.metadata.get("tags", []):
+                s = _NUMBER.sub("NUMBER", s)
+            s = _SPACES.sub(" ", s)  # a column padded to a number one digit longer moves by a space: not a change
         return s
 
     IPyNbCell.sanitize = _sanitize

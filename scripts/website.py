@@ -212,7 +212,7 @@ def stage(src: Path) -> list[str]:
 def _nav_title(nb: nbformat.NotebookNode) -> str:
     """A lesson's title in the navigation: its heading up to the colon (the page keeps the whole
     heading), so the list of lessons fits a laptop's screen above the teaching pages."""
-    return re.search(r"^# (.+)$", nb.cells[0].source, re.M).group(1).split(":")[0].strip()
+    return title(nb).split(":")[0].strip()
 
 
 def _toctree(caption: str | None, entries: list[str]) -> str:

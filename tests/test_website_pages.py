@@ -70,7 +70,7 @@ def test_the_home_page_is_for_learners_and_made_from_the_lessons(website, staged
         assert f"*About {minutes} minutes · [its exercises](exercises/{name}.md)*" in index
         goals = website.summary(nb)["goals"]
         assert len(goals) >= 4 and all(f"- {g}" in index for g in goals), "the lesson's own list of goals"
-        short = re.search(r"^# (.+)$", nb.cells[0].source, re.M).group(1).split(":")[0].strip()
+        short = website.title(nb).split(":")[0].strip()
         assert re.search(rf"^{re.escape(short)} <notebooks/{name}>$", index, re.M), \
             "the lesson is in the navigation, under its short title"
         page = nbformat.read(staged / "notebooks" / f"{name}.ipynb", as_version=4)

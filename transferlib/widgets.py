@@ -236,8 +236,9 @@ class TrainPanel:
 
     def __str__(self) -> str:
         """What Train would do now, and the runs so far: the panel as text, for a saved notebook."""
-        on = [b for b in blocks(self.model) if b.num_trainable]
-        what = (f"{len(on)} of {len(blocks(self.model))} blocks, from {on[0].name} up,"
+        every = blocks(self.model)
+        on = [b for b in every if b.num_trainable]
+        what = (f"{len(on)} of {len(every)} blocks, from {on[0].name} up,"
                 if on else "nothing trainable,")
         schedule = self.fit_kwargs.get("schedule") or "constant"
         lines = [f"TrainPanel: Train would fit {what}",
