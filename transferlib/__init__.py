@@ -49,7 +49,7 @@ from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, k
                        select_classes, split_per_class, stratified_split, subset, with_transform)
 from .catalogue import list_datasets, load_dataset
 from .yourdata import ImageFiles, list_images, load_image_folder, load_text_csv
-from .transforms import image_transform
+from .transforms import image_transform, preprocessing
 from .text import text_loader
 from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
 from .heads import Classifier, build_classifier, build_text_classifier, make_head, replace_head
@@ -90,7 +90,7 @@ __all__ = [
     "select_classes", "split_per_class", "stratified_split", "subset", "with_transform",
     "list_datasets", "load_dataset",
     "ImageFiles", "list_images", "load_image_folder", "load_text_csv",
-    "image_transform",
+    "image_transform", "preprocessing",
     "text_loader",
     # freezing, heads
     "blocks", "freeze", "freeze_all_but_last", "summary", "unfreeze",

@@ -30,7 +30,7 @@ from .checks import check_writable, reason
 from .devices import device_of, mode
 from .heads import Classifier, build_classifier
 from .models import Weights
-from .transforms import image_transform, open_rgb
+from .transforms import image_transform, open_rgb, preprocessing
 
 __all__ = ["save_for_inference", "load_predictor", "predict", "Predictor", "Prediction", "INFERENCE_FORMAT"]
 
@@ -48,14 +48,6 @@ class Prediction:
 
     def __repr__(self) -> str:
         return f"Prediction(label={self.label!r}, probability={self.probability:.3f}, source={self.source!r})"
-
-
-def _preprocessing(weights: Any, size: int | None) -> dict[str, Any]:
-    """What :func:`~transferlib.transforms.image_transform` does for ``weights`` at ``size``, as numbers;
-    :class:`Predictor` turns them back into ``image_transform(Weights(...))``."""
-    ref = weights.transforms()
-    return {"resize_size": size or ref.resize_size[0], "crop_size": size or ref.crop_size[0],
-            "mean": list(ref.mean), "std": list(ref.std), "interpolation": ref.interpolation.value}
 
 
 def _head_shape(head: nn.Module) -> dict[str, Any]:
@@ -95,7 +87,7 @@ def save_for_inference(path: str | Path, model: Classifier, classes: Sequence[st
         raise ValueError(f"temperature must be a positive number, not {temperature}: it divides the logits "
                          "(fit_temperature() on validation logits gives one).")
     config = {"arch": arch, "num_classes": model.num_classes, **_head_shape(model.head),
-              "classes": [str(c) for c in classes], "preprocessing": _preprocessing(weights, size),
+              "classes": [str(c) for c in classes], "preprocessing": preprocessing(weights, size),
               "temperature": float(temperature)}
     path = check_writable(path, "model.safetensors")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-__all__ = ["image_transform", "ToRGB", "open_rgb", "upright", "flatten_alpha"]
+__all__ = ["preprocessing", "image_transform", "ToRGB", "open_rgb", "upright", "flatten_alpha"]
 
 ORIENTATION = 0x0112  # the EXIF tag phones set instead of rotating the pixels
 
@@ -62,6 +62,25 @@ def flatten_alpha(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def preprocessing(weights: Any, size: int | None = None) -> dict[str, Any]:
+    """The numbers behind ``weights``' preprocessing at ``size``: what :func:`image_transform` builds
+    from, and what :func:`~transferlib.inference.save_for_inference` stores beside a model.
+
+    ``weights`` is any object with torchvision's ``transforms()`` (torchvision's own weights, or
+    :class:`~transferlib.models.Weights`); ``size`` replaces both the resize and the crop.
+
+    >>> preprocessing(weights, size=64)
+    {'resize_size': 64, 'crop_size': 64, 'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225],
+     'interpolation': 'bilinear'}
+    """
+    if not callable(getattr(weights, "transforms", None)):
+        raise TypeError(f"preprocessing() needs a weights object with a transforms() method, such as the second "
+                        f"value load_model() returns; it got {type(weights).__name__}.")
+    ref = weights.transforms()  # torchvision's ImageClassification: the one place its fields are read
+    return {"resize_size": size or ref.resize_size[0], "crop_size": size or ref.crop_size[0],
+            "mean": list(ref.mean), "std": list(ref.std), "interpolation": ref.interpolation.value}
+
+
 def image_transform(weights: Any = None, augment: bool = False, size: int | None = None) -> Callable:
     """The preprocessing of ``weights``, for any image: grey, RGBA or CMYK become RGB first.
 
@@ -83,14 +102,17 @@ def image_transform(weights: Any = None, augment: bool = False, size: int | None
         aug = [v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True), v2.RandomHorizontalFlip()]
         return v2.Compose([v2.PILToTensor(), *(aug if augment else [v2.Resize((size, size), antialias=True)]),
                            v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5], [0.5])])
-    ref = weights.transforms()
-    crop = size or ref.crop_size[0]
-    resize = size or ref.resize_size[0]
+    from torchvision import transforms as T
+
+    p = preprocessing(weights, size)
     steps: list[Callable] = [ToRGB()]
     if augment:
-        steps += [v2.RandomResizedCrop(resize, scale=(0.6, 1.0), antialias=True), v2.RandomHorizontalFlip()]
-    steps.append(type(ref)(crop_size=crop, resize_size=resize, mean=ref.mean, std=ref.std,
-                           interpolation=ref.interpolation))
+        steps += [v2.RandomResizedCrop(p["resize_size"], scale=(0.6, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+    # What the weights' own transforms() does (torchvision's ImageClassification), step by step:
+    # resize the short side, crop the centre, scale to [0, 1], normalise.
+    steps += [T.Resize(p["resize_size"], interpolation=T.InterpolationMode(p["interpolation"]), antialias=True),
+              T.CenterCrop(p["crop_size"]), T.PILToTensor(), T.ConvertImageDtype(torch.float),
+              T.Normalize(p["mean"], p["std"])]
     return v2.Compose(steps)
 
 
