@@ -250,16 +250,24 @@ def repository() -> str:
     return url
 
 
-def colab_badge(notebook: str, repo: str | None = None) -> str:
+def colab_url(notebook: str, repo: str | None = None) -> str:
+    """Where Colab opens ``notebooks/<notebook>`` of the repository's main branch."""
     path = (repo or repository()).removeprefix("https://github.com/")
-    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"(https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook})")
+    return f"https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook}"
+
+
+def binder_url(notebook: str = "", repo: str | None = None) -> str:
+    """Where Binder opens JupyterLab on ``notebooks/`` (or on one notebook in it)."""
+    path = (repo or repository()).removeprefix("https://github.com/")
+    return f"https://mybinder.org/v2/gh/{path}/main?urlpath=lab/tree/notebooks" + (f"/{notebook}" if notebook else "")
+
+
+def colab_badge(notebook: str, repo: str | None = None) -> str:
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(notebook, repo)})"
 
 
 def binder_badge(repo: str | None = None) -> str:
-    path = (repo or repository()).removeprefix("https://github.com/")
-    return (f"[![Binder](https://mybinder.org/badge_logo.svg)]"
-            f"(https://mybinder.org/v2/gh/{path}/main?urlpath=lab/tree/notebooks)")
+    return f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(repo=repo)})"
 
 
 def colab_cell(repo: str | None = None) -> str:

@@ -39,9 +39,8 @@ CONF = ROOT / "website"
 PAGES = {"docs/instructors.md": "docs/instructors.md", "docs/authoring.md": "docs/authoring.md",
          "docs/website.md": "docs/website.md"}  # repository path -> page
 
-_spec = importlib.util.spec_from_file_location("course", ROOT / "scripts" / "course.py")
-course = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(course)
+sys.path.insert(0, str(ROOT / "scripts"))  # scripts/ is not a package: course.py is found beside this file
+import course  # noqa: E402
 
 BADGE = re.compile(r"\[!\[([^\]]*)\]\([^)]*\)\]\(([^)]*)\)")  # [![alt](image)](target): an image from the web
 LINK = re.compile(r"(\]\()([^)\s]+)(\))")
@@ -122,11 +121,11 @@ def home_page(lessons: dict[str, nbformat.NotebookNode], repo: str) -> str:
                      f"{s['lead']}\n\nYou will:\n\n{goals}")
     parts += [
         "## Three ways to start",
-        f"1. **In Colab**, nothing to install: [open lesson 0 in Colab](https://colab.research.google.com/github/"
-        f"{path}/blob/main/notebooks/{first}.ipynb). Every lesson page has the same button (the rocket icon at "
+        f"1. **In Colab**, nothing to install: [open lesson 0 in Colab]({course.colab_url(first + '.ipynb', repo)}). "
+        "Every lesson page has the same button (the rocket icon at "
         "its top). The first cell installs the course (about 2 minutes).\n"
-        f"2. **On Binder**, JupyterLab in the browser: [open the lessons on Binder](https://mybinder.org/v2/gh/"
-        f"{path}/main?urlpath=lab/tree/notebooks). Starting it can take a few minutes.\n"
+        f"2. **On Binder**, JupyterLab in the browser: [open the lessons on Binder]({course.binder_url(repo=repo)}). "
+        "Starting it can take a few minutes.\n"
         "3. **On your own machine**, with Python 3.11 and about 6 GB of disk, offline once installed:\n\n"
         f"   ```bash\n   git clone {repo}.git && cd {path.split('/')[1]}\n"
         "   python3 -m venv .venv && source .venv/bin/activate\n"
@@ -164,13 +163,12 @@ def exercises_page(nb: nbformat.NotebookNode, name: str, repo: str, fix) -> str:
     cells[0].source = re.sub(r"\A## Exercises[^\n]*\n*", "", cells[0].source)
     markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     top = min((len(h) for h in re.findall(r"^(#+) ", markdown, re.M)), default=2)
-    path = repo.removeprefix("https://github.com/")
     parts = [f"# Exercises: {title(nb)}",
              f"The exercises of [the lesson](../notebooks/{name}.ipynb), as a student copy has them: each "
              "solution is a stub that raises `NotImplementedError`, and the cell after it checks your answer. "
              "Do them in the notebook, after running the lesson: "
-             f"[open it in Colab](https://colab.research.google.com/github/{path}/blob/main/notebooks/{name}.ipynb) or "
-             f"[on Binder](https://mybinder.org/v2/gh/{path}/main?urlpath=lab/tree/notebooks/{name}.ipynb)."]
+             f"[open it in Colab]({course.colab_url(name + '.ipynb', repo)}) or "
+             f"[on Binder]({course.binder_url(name + '.ipynb', repo)})."]
     for cell in cells:
         if cell.cell_type == "markdown":
             text = re.sub(f"^#{{{top}}}", "##", cell.source, flags=re.M) if top > 2 else cell.source

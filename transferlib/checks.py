@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from .heads import linear_layers
+
 __all__ = ["check_loader", "check_batch", "check_run", "check_optimizer", "check_number", "check_confidence",
            "check_labels", "check_correct", "check_writable", "bad_label", "num_outputs", "reason"]
 
@@ -44,7 +46,7 @@ def num_outputs(model: nn.Module) -> int | None:
         return int(model.num_classes)
     if hasattr(model, "config") and hasattr(model.config, "num_labels"):
         return int(model.config.num_labels)
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    linears = linear_layers(model)
     return linears[-1].out_features if linears else None
 
 

@@ -22,6 +22,15 @@ __all__ = ["Classifier", "MeanPooledEncoder", "make_head", "replace_head", "buil
            "build_text_classifier"]
 
 
+def linear_layers(module: nn.Module) -> list[nn.Linear]:
+    """Every ``nn.Linear`` in ``module``, in registration order: a head's first and last layers.
+
+    >>> [m.out_features for m in linear_layers(make_head(1280, 6, hidden=256))]
+    [256, 6]
+    """
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
 class Classifier(nn.Module):
     """``head(backbone(x))``, where the backbone outputs ``num_features`` numbers per input."""
 
@@ -37,7 +46,7 @@ class Classifier(nn.Module):
 
     @property
     def num_classes(self) -> int:
-        return [m for m in self.head.modules() if isinstance(m, nn.Linear)][-1].out_features
+        return linear_layers(self.head)[-1].out_features
 
 
 class MeanPooledEncoder(nn.Module):
@@ -85,7 +94,7 @@ def replace_head(model: nn.Module, num_classes: int, hidden: int | None = None,
         num_features = model.fc.in_features
         model.fc = nn.Identity()
     elif hasattr(model, "classifier") and isinstance(model.classifier, nn.Sequential):  # torchvision MobileNet
-        num_features = [m for m in model.classifier if isinstance(m, nn.Linear)][0].in_features
+        num_features = linear_layers(model.classifier)[0].in_features
         model.classifier = nn.Identity()
     else:
         raise TypeError(f"Don't know where the classifier of {type(model).__name__} is. Build a "

@@ -28,7 +28,7 @@ from torch import nn
 
 from .checks import check_writable, reason
 from .devices import device_of, mode
-from .heads import Classifier, build_classifier
+from .heads import Classifier, build_classifier, linear_layers
 from .models import Weights
 from .transforms import image_transform, open_rgb, preprocessing
 
@@ -51,7 +51,7 @@ class Prediction:
 
 
 def _head_shape(head: nn.Module) -> dict[str, Any]:
-    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    linears = linear_layers(head)
     dropouts = [m.p for m in head.modules() if isinstance(m, nn.Dropout)]
     return {"hidden": linears[0].out_features if len(linears) == 2 else None,
             "dropout": dropouts[0] if dropouts else 0.0}
