@@ -1,8 +1,13 @@
-"""transferlib.models: real pretrained weights, offline; online-only names fail fast."""
+"""transferlib.models: real pretrained weights, offline; online-only names fail fast; one registry."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
+import json
 import shutil
+import textwrap
 
 import pytest
 import torch
@@ -10,7 +15,7 @@ from PIL import Image
 from skimage import data
 
 import transferlib as tl
-from helpers import no_network
+from helpers import ROOT, no_network
 from transferlib import models
 
 CATS = {"Egyptian cat", "tabby", "tiger cat"}
@@ -99,7 +104,10 @@ def test_minilm_says_which_weights_are_new(capsys):
     assert "classifier.bias, classifier.weight" in out and "untrained" in out
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "bert-base-uncased", "distilbert-base-uncased"])
+ONLINE = [name for name, entry in models.MODELS.items() if not entry.offline]
+
+
+@pytest.mark.parametrize("name", ONLINE)
 @pytest.mark.parametrize("signal", ["HF_HUB_OFFLINE=1", "network probe"])
 def test_online_only_models_fail_fast_offline(name, signal, monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # nothing cached
@@ -107,7 +115,7 @@ def test_online_only_models_fail_fast_offline(name, signal, monkeypatch, tmp_pat
     if signal == "network probe":  # no hint in the environment: the 0.8 s probe must decide
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         monkeypatch.delenv("TRANSFERLIB_OFFLINE", raising=False)
-    load = tl.load_text_model if "bert" in name else tl.load_model
+    load = tl.load_text_model if models.MODELS[name].kind == "text" else tl.load_model
     attempts = no_network(monkeypatch)
     with pytest.raises(tl.OfflineError) as err:
         load(name)
@@ -138,6 +146,90 @@ def test_image_and_text_names_point_to_the_right_loader():
         tl.load_model("minilm")
     with pytest.raises(ValueError, match="load_model"):
         tl.load_text_model("mobilenet_v2")
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_every_name_given_to_the_other_loader_names_its_own(name):
+    kind = models.MODELS[name].kind
+    wrong, right = (tl.load_text_model, "load_model") if kind == "image" else (tl.load_model, "load_text_model")
+    with pytest.raises(ValueError) as err:
+        wrong(name)  # refused before anything loads
+    assert str(err.value) == f"{name!r} is {'an' if kind == 'image' else 'a'} {kind} model: use {right}({name!r})."
+
+
+@pytest.mark.parametrize("loader, typo, meant", [(tl.load_model, "resnet-50", "resnet50"),
+                                                 (tl.load_model, "efficientnet_lite", "efficientnet_lite0"),
+                                                 (tl.load_text_model, "bert-base-cased", "bert-base-uncased"),
+                                                 (tl.load_model, "vgg16", None)])
+def test_an_unknown_name_suggests_a_close_one_and_lists_every_name(loader, typo, meant):
+    with pytest.raises(ValueError) as err:
+        loader(typo)
+    hint = f" Did you mean {meant!r}?" if meant else ""
+    assert str(err.value) == (f"Unknown model {typo!r}.{hint} Known models: mobilenet_v2, efficientnet_lite0, "
+                              "resnet18, resnet50, minilm, bert-base-uncased, distilbert-base-uncased "
+                              "(see transferlib.list_models()).")
+
+
+def test_the_registry_has_one_complete_entry_per_name_and_list_models_reads_it():
+    assert list(tl.list_models()) == list(models.MODELS) == [
+        "mobilenet_v2", "efficientnet_lite0", "resnet18", "resnet50", "minilm", "bert-base-uncased",
+        "distilbert-base-uncased"]  # the order lesson 0 prints them in
+    for name, entry in models.MODELS.items():
+        assert entry.kind in ("image", "text") and callable(entry.build) and isinstance(entry.offline, bool), name
+        description = entry.description()
+        assert isinstance(description, str) and len(description) > 20, name
+        assert tl.list_models()[name] == (f"{entry.kind}, {'offline' if entry.offline else 'ONLINE only'}: "
+                                          f"{description}")
+    assert models.OFFLINE_IMAGE_MODELS == ("mobilenet_v2", "efficientnet_lite0")
+    assert models.OFFLINE_TEXT_MODELS == ("minilm",)
+    assert callable(models.MODELS["minilm"].describe), "the minilm entry reads its sizes from its own config"
+    entry = models.ModelEntry("text", str, offline=False, describe=lambda: "written when asked")
+    assert entry.description() == "written when asked"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.offline = True
+
+
+@pytest.mark.parametrize("name", [name for name, entry in models.MODELS.items() if entry.offline])
+def test_every_offline_entry_loads_without_the_network(name, monkeypatch):
+    attempts = no_network(monkeypatch)
+    if models.MODELS[name].kind == "image":
+        model, weights = tl.load_model(name)
+        assert len(weights.meta["categories"]) == 1000
+    else:
+        model, tokenizer = tl.load_text_model(name)
+        assert tokenizer("a sentence")["input_ids"]
+    assert not model.training and attempts == []
+
+
+def _stored(notebook: str, marker: str) -> tuple[str, str]:
+    """The source and the stored text output of the one cell of ``notebook`` whose source holds ``marker``."""
+    cells = json.loads((ROOT / "notebooks" / notebook).read_text())["cells"]
+    [cell] = [c for c in cells if c["cell_type"] == "code" and marker in "".join(c["source"])]
+    return "".join(cell["source"]), "".join("".join(o["text"]) for o in cell["outputs"] if o.get("name") == "stdout")
+
+
+@pytest.mark.parametrize("marker", ["for name, what in tl.list_models().items():", 'tl.list_models()["minilm"]'])
+def test_lesson_0_prints_the_same_model_list(marker):
+    """The registry prints, character for character, what lesson 0 stores (and nbval replays)."""
+    source, stored = _stored("00_meet_your_pretrained_models.ipynb", marker)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(source, {"tl": tl, "textwrap": textwrap})  # a two-line cell: print the listing
+    assert printed.getvalue() == stored
+
+
+def test_the_lessons_offline_errors_are_unchanged(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # nothing cached
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    no_network(monkeypatch)
+    for notebook, marker, load, name in [("00_meet_your_pretrained_models.ipynb", 'tl.load_model("resnet50")',
+                                          tl.load_model, "resnet50"),
+                                         ("04_nlp_with_bert.ipynb", 'tl.load_text_model("bert-base-uncased")',
+                                          tl.load_text_model, "bert-base-uncased")]:
+        with pytest.raises(tl.OfflineError) as err:
+            load(name)
+        stored = _stored(notebook, marker)[1].splitlines(keepends=True)
+        assert str(err.value) + "\n" == "".join(stored[1:]), notebook  # after the cell's first line
 
 
 def test_corrupted_weights_file_is_named(tmp_path):

@@ -12,7 +12,8 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
 - ``assets``      where files live, checksums, offline detection
 - ``devices``     choosing a device; data follows the model, results come back on the CPU; freeing memory
 - ``progress``    progress bars that leave their final line of text in a stored notebook
-- ``models``      pretrained networks by name, with their preprocessing; a small CNN for baselines
+- ``models``      pretrained networks by name, with their preprocessing: one registry entry per name
+- ``smallcnn``    ``SmallCNN``, a small CNN to train from scratch: the baseline for small images
 - ``datasets``    containers, splits (k-shot, stratified, hold-outs), loaders
 - ``catalogue``   the course's datasets by name, with source and license
 - ``yourdata``    your own image folders and CSV files
@@ -44,7 +45,8 @@ from typing import Any
 
 from .assets import ChecksumError, OfflineError, is_offline
 from .devices import PeakMemory, device_of, pick_device, release_memory
-from .models import SmallCNN, Weights, list_models, load_model, load_text_model
+from .models import Weights, list_models, load_model, load_text_model
+from .smallcnn import SmallCNN
 from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, k_shot, make_loader, role_of,
                        select_classes, split_per_class, stratified_split, subset, with_transform)
 from .catalogue import list_datasets, load_dataset
@@ -83,8 +85,9 @@ __all__ = [
     # assets, devices
     "ChecksumError", "OfflineError", "is_offline",
     "PeakMemory", "device_of", "pick_device", "release_memory",
-    # models
-    "SmallCNN", "Weights", "list_models", "load_model", "load_text_model",
+    # models, smallcnn
+    "Weights", "list_models", "load_model", "load_text_model",
+    "SmallCNN",
     # datasets, catalogue, yourdata, transforms, text
     "ArrayImageDataset", "DatasetInfo", "TextDataset", "in_memory", "k_shot", "make_loader", "role_of",
     "select_classes", "split_per_class", "stratified_split", "subset", "with_transform",

