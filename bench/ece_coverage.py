@@ -23,7 +23,8 @@ from functools import partial
 import numpy as np
 
 import transferlib as tl
-from transferlib.calibration import _bins, _bootstrap, _ece_rows
+from transferlib.calibration import _bins, _ece_rows
+from transferlib.intervals import bootstrap
 
 CLASSES = 6
 
@@ -77,8 +78,8 @@ def main() -> None:
             said = result.verdict != "can't tell at this size"
             told += said
             wrong += said and (a * a == b * b or (result.difference > 0) != (a * a > b * b))
-            l1 = np.quantile(_bootstrap(partial(ece_difference, p, right.astype(float), a, b), n, args.resamples,
-                                        trial), [0.025, 0.975])
+            l1 = np.quantile(bootstrap(partial(ece_difference, p, right.astype(float), a, b), n, args.resamples,
+                                       trial), [0.025, 0.975])
             l1_hits += l1[0] <= abs(a) - abs(b) <= l1[1]
         print(f"two models, ECE {abs(a):.2f} vs {abs(b):.2f}: compare_ece's interval holds {a * a - b * b:+.4f} in "
               f"{hits / args.trials:.1%}, a verdict in {told / args.trials:.1%}, a wrong one in "

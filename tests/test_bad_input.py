@@ -588,10 +588,19 @@ NAN_ROW[4] = math.nan
     (lambda: tl.ece(PROBS, LABELS, resamples=0), "resamples must be a whole number >= 1, not 0"),
     (lambda: tl.stats.compare([1, 0, 1], [0, 0, 1], resamples=0), "resamples must be a whole number >= 1"),
     (lambda: tl.stats.accuracy(["True", "False"]), "Correctness must be 0/1 or True/False per item, not <U5"),
+    (lambda: tl.compare_ece(PROBS, PROBS, LABELS, names="AB"), "names needs one name per arm, two in all"),
+    (lambda: tl.stats.compare([1, 0, 1], [0, 0, 1], margin="2"), "margin is a difference in accuracy.*not '2'"),
+    (lambda: tl.stats.compare([1, 0, 1], [0, 0, 1], seed=None), "seed must be a whole number >= 0, not None"),
+    (lambda: tl.stats.detectable_difference(0.1, 600, power=80), r"power is a probability.*not 80"),
+    (lambda: tl.stats.detectable_difference(1.5, 600), "disagreement_rate must be a number between 0 and 1"),
+    (lambda: tl.stats.detectable_difference(0.1, 1), "n must be a whole number >= 2, not 1"),
+    (lambda: tl.stats.items_needed(0.2, 0.1), "difference must be non-zero and at most disagreement_rate"),
+    (lambda: tl.stats.items_needed(0, 0.1), "difference must be non-zero"),
 ], ids=["nan logits", "inf logits", "empty", "probabilities as logits", "label 3", "label -1", "label 7",
         "compare_ece label", "b_probs", "probs of one class", "logits of one class", "cka of nan",
         "nan row", "empty probs", "float labels", "confidence 95", "bins 0", "resamples 0",
-        "compare resamples 0", "strings"])
+        "compare resamples 0", "strings", "compare_ece names", "margin string", "seed None", "power 80",
+        "disagreement 1.5", "one item", "difference above disagreement", "difference 0"])
 def test_4_calibration_and_statistics_name_the_bad_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()

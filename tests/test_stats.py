@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.stats import binomtest
@@ -205,6 +207,25 @@ def test_holm_controls_many_verdicts_and_matches_statsmodels():
     assert [c.verdict for c in tl.stats.holm(steps)] == ["A ahead"] * 3
     assert [c.verdict for c in (s.at(1 - 0.05 / 3) for s in steps)] == ["A ahead", "can't tell at this size",
                                                                         "can't tell at this size"]
+
+
+def test_holm_takes_only_what_compare_returns_and_says_which_item_is_not():
+    made = compare(np.r_[np.ones(9), np.zeros(91)], np.zeros(100))
+    ece = tl.compare_ece(np.array([[0.9, 0.1], [0.6, 0.4]] * 20), np.array([[0.7, 0.3]] * 40), [0, 1] * 20,
+                         resamples=50)
+    with pytest.raises(TypeError, match=r"item 1 \(ECEComparison\) was not made by compare\(\)"):
+        tl.stats.holm([made, ece])
+    with pytest.raises(ValueError, match="confidence"):
+        tl.stats.holm([], confidence=95)
+
+
+def test_comparison_and_ece_comparison_share_their_paired_fields():
+    paired = ("names", "a", "b", "difference", "low", "high")
+    fields = {cls: [f.name for f in dataclasses.fields(cls)] for cls in (tl.stats.Comparison, tl.ECEComparison)}
+    assert all(issubclass(cls, tl.stats.Paired) and names[:6] == list(paired) for cls, names in fields.items())
+    result = compare(np.r_[np.ones(9), np.zeros(91)], np.zeros(100), names=("x", "y"))
+    assert repr(result).startswith("Comparison(names=('x', 'y'), a=Estimate(value=0.09,")
+    assert tl.stats.accuracy is tl.intervals.accuracy and tl.stats.items_needed is tl.intervals.items_needed
 
 
 def test_choose_says_when_its_choice_is_on_the_edge_of_the_grid(capsys):

@@ -94,6 +94,14 @@ def test_bad_inputs_are_named(grid):
         tl.recommend_strategy(10, similarity=1.5, grid=grid)
 
 
+def test_a_cells_interval_is_a_method_at_any_confidence(grid):
+    cell = grid.cell("near", 10, "full fine-tune")
+    assert cell.estimate() == tl.stats.accuracy(cell.correct) and cell.estimate().seeds == 3
+    assert cell.estimate(0.99).high - cell.estimate(0.99).low > cell.estimate().high - cell.estimate().low
+    with pytest.raises(ValueError, match="budget_seconds must be a number >= 0"):
+        tl.recommend_strategy(10, similarity=0.5, budget_seconds=-1, grid=grid)
+
+
 def test_the_time_budget_removes_what_does_not_fit(grid):
     assert tl.recommend_strategy(100, similarity=0.1, grid=grid).strategy == "full fine-tune"
     rec = tl.recommend_strategy(100, similarity=0.1, budget_seconds=15, grid=grid)

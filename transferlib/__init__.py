@@ -30,8 +30,10 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
 - ``probing``     activations by layer, linear CKA, probes by depth
 - ``choosing``    choices made on validation only (``tl.stats.choose``), and a validation split taken
                   out of a few-shot budget (``split_budget``)
-- ``stats``       accuracies with intervals over seeds and items, paired verdicts, equivalence, power, Holm
-                  (used as ``tl.stats.accuracy``, ``tl.stats.compare``: the namespace says what they are)
+- ``intervals``   an accuracy with its interval over seeds and items, the bootstrap, the difference a test
+                  on n items can detect and the items a difference needs
+- ``stats``       paired verdicts, equivalence, Holm; it hands on ``intervals``' names too, so that lessons
+                  call ``tl.stats.accuracy`` beside ``tl.stats.compare`` (the namespace says what they are)
 - ``calibration`` reliability diagrams, the expected calibration error with its interval, temperature scaling
 - ``inference``   a trained classifier as one safetensors file; predictions on a path, a PIL image or a folder
 - ``plots``       curves, confusion matrices, image grids, filters, feature maps
@@ -62,7 +64,7 @@ from .recipes import gradual_unfreeze, lp_ft, lr_find
 from .features import Features, cached_features, extract_features, train_head
 from .probing import activations, fit_probe, linear_cka, logistic_probe, probe_by_depth
 from .choosing import split_budget
-from . import stats
+from . import intervals, stats
 from .calibration import ECEComparison, Reliability, compare_ece, ece, fit_temperature, reliability
 from .inference import Prediction, Predictor, load_predictor, predict, save_for_inference
 from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, plot_history, plot_reliability
@@ -106,8 +108,9 @@ __all__ = [
     # features, probing
     "Features", "cached_features", "extract_features", "train_head",
     "activations", "fit_probe", "linear_cka", "logistic_probe", "probe_by_depth",
-    # choosing, stats, calibration, inference
+    # choosing, intervals, stats, calibration, inference
     "split_budget",
+    "intervals",
     "stats",
     "ECEComparison", "Reliability", "compare_ece", "ece", "fit_temperature", "reliability",
     "Prediction", "Predictor", "load_predictor", "predict", "save_for_inference",

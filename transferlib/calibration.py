@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from .checks import check_confidence, check_labels, check_number
-from .stats import RESAMPLES, Estimate, bootstrap
+from .intervals import RESAMPLES, Estimate, bootstrap
+from .stats import Paired, check_names
 
 __all__ = ["Reliability", "reliability", "ece", "compare_ece", "ECEComparison", "fit_temperature"]
 
@@ -179,16 +180,12 @@ def _ece(conf: np.ndarray, correct: np.ndarray, bins: int, confidence: float, re
 
 
 @dataclass(frozen=True)
-class ECEComparison:
-    """Two sets of probabilities on the same items: each one's ECE with its interval, and the verdict
-    from the paired difference (A - B) of their unbiased squared calibration errors."""
+class ECEComparison(Paired):
+    """Two sets of probabilities on the same items: each one's ECE with its interval (``a``, ``b``), and
+    the verdict from the paired difference (A - B) of their unbiased squared calibration errors.
 
-    names: tuple[str, str]
-    a: Estimate
-    b: Estimate
-    difference: float
-    low: float
-    high: float
+    >>> compare_ece(before, after, labels).verdict       # "B better calibrated", or "can't tell at this size"
+    """
 
     @property
     def verdict(self) -> str:
@@ -220,6 +217,7 @@ def compare_ece(a_probs: Any, b_probs: Any, labels: Any, names: Sequence[str] = 
     >>> print(compare_ece(before, after, labels, names=("uncalibrated", "temperature-scaled")))
     """
     _settings(bins, confidence, resamples)
+    names = check_names(names)
     (ca, ka), (cb, kb) = _top(a_probs, labels, "a_probs"), _top(b_probs, labels, "b_probs")
     a, b = _ece(ca, ka, bins, confidence, resamples, seed), _ece(cb, kb, bins, confidence, resamples, seed)
 
@@ -228,7 +226,7 @@ def compare_ece(a_probs: Any, b_probs: Any, labels: Any, names: Sequence[str] = 
 
     value = float(_squared_rows(ca[None], ka[None], bins)[0] - _squared_rows(cb[None], kb[None], bins)[0])
     low, high = _interval(value, bootstrap(difference, len(ca), resamples, seed, CHUNK), confidence)
-    return ECEComparison((str(names[0]), str(names[1])), a, b, value, float(low), float(high))
+    return ECEComparison(names, a, b, value, float(low), float(high))
 
 
 def fit_temperature(logits: Any, labels: Any) -> float:

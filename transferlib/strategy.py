@@ -26,7 +26,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .checks import check_number
-from .stats import Comparison, Estimate, accuracy, compare
+from .intervals import Estimate, accuracy
+from .stats import Comparison, compare
 
 GRID_FILE = Path(__file__).parent / "data" / "strategy_grid.json"
 MARGIN = 0.03  # declared (2026-12-04) before any non-inferiority test ran, though after the grid's accuracies
@@ -95,10 +96,13 @@ class Cell:
         """One accuracy per seed."""
         return [float(row.mean()) for row in self.correct]
 
-    @property
-    def estimate(self) -> Estimate:
-        """The accuracy with its 95% interval over the seeds and the test items."""
-        return accuracy(self.correct)
+    def estimate(self, confidence: float = 0.95) -> Estimate:
+        """The accuracy with its interval over the seeds and the test items, computed on each call (t
+        quantiles for the seeds' and the items' variances: keep the result rather than call it twice).
+
+        >>> e = grid.cell("digits", 10, "full fine-tune").estimate(); e.low, e.high
+        """
+        return accuracy(self.correct, confidence)
 
     @property
     def time(self) -> float:
@@ -171,7 +175,7 @@ class Recommendation:
         lines = [textwrap.fill(f"recommended: {self.strategy}. {self.reason}", 88),
                  f"measured on {self.cell.target!r} at {self.cell.labels_per_class:g} labels per class:"]
         for c in sorted(self.alternatives, key=lambda c: -c.accuracy):
-            e = c.estimate
+            e = c.estimate()
             lines.append(f"  {c.strategy:24} accuracy {e.value:.3f} [{e.low:.3f}, {e.high:.3f}]   {c.time:6.1f} s")
         return "\n".join(lines)
 
@@ -195,6 +199,8 @@ def recommend_strategy(labels_per_class: float, similarity: float, budget_second
     if not 0 <= similarity <= 1:
         raise ValueError(f"similarity must be between 0 and 1 (a mean softmax probability: source_similarity), "
                          f"not {similarity}.")
+    if budget_seconds is not None:
+        check_number("budget_seconds", budget_seconds, 0, advice="It is the training seconds you can afford, or None.")
     grid = grid or StrategyGrid.load()
     target = min(grid.targets, key=lambda t: abs(grid.targets[t]["similarity"] - similarity))
     budget = min(grid.budgets(target), key=lambda k: abs(math.log(k) - math.log(labels_per_class)))
