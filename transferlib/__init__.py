@@ -13,7 +13,8 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
 - ``devices``     choosing a device; data follows the model, results come back on the CPU; freeing memory
 - ``progress``    progress bars that leave their final line of text in a stored notebook
 - ``models``      pretrained networks by name, with their preprocessing; a small CNN for baselines
-- ``datasets``    containers, splits (k-shot, stratified, hold-outs), loaders
+- ``datasets``    containers and views (a transform, some classes, tensors in memory), their roles, loaders
+- ``splits``      k-shot budgets, stratified splits, hold-outs, each a ``LabelledSubset`` that knows its role
 - ``catalogue``   the course's datasets by name, with source and license
 - ``yourdata``    your own image folders and CSV files
 - ``transforms``  preprocessing from the weights, for any image
@@ -45,8 +46,9 @@ from typing import Any
 from .assets import ChecksumError, OfflineError, is_offline
 from .devices import PeakMemory, device_of, pick_device, release_memory
 from .models import SmallCNN, Weights, list_models, load_model, load_text_model
-from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, k_shot, make_loader, role_of,
-                       select_classes, split_per_class, stratified_split, subset, with_transform)
+from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, make_loader, role_of, select_classes,
+                       with_transform)
+from .splits import LabelledSubset, k_shot, split_per_class, stratified_split, subset
 from .catalogue import list_datasets, load_dataset
 from .yourdata import ImageFiles, list_images, load_image_folder, load_text_csv
 from .transforms import image_transform
@@ -58,7 +60,7 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .training import evaluate, fit, make_optimizer, param_groups
 from .recipes import gradual_unfreeze, lp_ft, lr_find
 from .features import Features, cached_features, extract_features, train_head
-from .probing import activations, fit_probe, linear_cka, logistic_probe, probe_by_depth
+from .probing import Probe, activations, fit_probe, linear_cka, logistic_probe, probe_by_depth
 from .choosing import split_budget
 from . import stats
 from .calibration import ECEComparison, Reliability, compare_ece, ece, fit_temperature, reliability
@@ -85,9 +87,10 @@ __all__ = [
     "PeakMemory", "device_of", "pick_device", "release_memory",
     # models
     "SmallCNN", "Weights", "list_models", "load_model", "load_text_model",
-    # datasets, catalogue, yourdata, transforms, text
-    "ArrayImageDataset", "DatasetInfo", "TextDataset", "in_memory", "k_shot", "make_loader", "role_of",
-    "select_classes", "split_per_class", "stratified_split", "subset", "with_transform",
+    # datasets, splits, catalogue, yourdata, transforms, text
+    "ArrayImageDataset", "DatasetInfo", "TextDataset", "in_memory", "make_loader", "role_of", "select_classes",
+    "with_transform",
+    "LabelledSubset", "k_shot", "split_per_class", "stratified_split", "subset",
     "list_datasets", "load_dataset",
     "ImageFiles", "list_images", "load_image_folder", "load_text_csv",
     "image_transform",
@@ -102,7 +105,7 @@ __all__ = [
     "gradual_unfreeze", "lp_ft", "lr_find",
     # features, probing
     "Features", "cached_features", "extract_features", "train_head",
-    "activations", "fit_probe", "linear_cka", "logistic_probe", "probe_by_depth",
+    "Probe", "activations", "fit_probe", "linear_cka", "logistic_probe", "probe_by_depth",
     # choosing, stats, calibration, inference
     "split_budget",
     "stats",
