@@ -296,3 +296,39 @@ def test_split_budget_takes_validation_out_of_the_budget():
     assert len(big_val) == 12 and len(big_train) == 48
     with pytest.raises(ValueError, match="rarest class has 2.*cross-validation"):
         tl.split_budget(tl.k_shot(data, 2))
+
+
+def test_splits_are_labelled_subsets_that_declare_their_role():
+    from torch.utils.data import Subset
+
+    train, test = tl.load_dataset("digits", "train"), tl.load_dataset("digits", "test")
+    val, pool = tl.split_per_class(train, 5, seed=1)
+    fit_part, held = tl.stratified_split(pool, 0.25, seed=2)
+    parts = {"val": val, "pool": pool, "fit": fit_part, "held": held, "k of fit": tl.k_shot(fit_part, 3),
+             "k of held": tl.k_shot(held, 3), "k of val": tl.k_shot(val, 2), "k of test": tl.k_shot(test, 4),
+             "val of test": tl.split_per_class(test, 3)[0], "subset of test": tl.subset(test, [0, 1, 2]),
+             "budget val": tl.split_budget(tl.k_shot(pool, 10))[1]}
+    for name, part in parts.items():
+        assert type(part) is tl.LabelledSubset, name
+        assert vars(part).keys() >= {"targets", "classes", "role"}, name     # its own attributes, not looked up
+        assert part.targets == [tl.datasets.targets_of(part.dataset)[i] for i in part.indices], name
+        assert part.classes == train.classes, name
+    assert {name: part.role for name, part in parts.items()} == {
+        "val": "validation", "pool": "train", "fit": "train", "held": "test", "k of fit": "train",
+        "k of held": "test", "k of val": "validation", "k of test": "test", "val of test": "test",
+        "subset of test": "test", "budget val": "validation"}
+    # the role is carried, not found again: the parent's is not read after the split is made
+    kept = tl.k_shot(held, 2)
+    held.role = "train"
+    assert kept.role == "test" and tl.role_of(kept) == "test"
+    # wrappers that declare nothing are looked through; every wrapper here passes the role on
+    for wrapped in (tl.make_loader(parts["k of test"]), Subset(parts["k of test"], [0]),
+                    tl.with_transform(parts["k of test"], str), tl.select_classes(parts["k of test"], [0, 1]),
+                    tl.make_loader(tl.with_transform(Subset(test, [3]), str))):
+        assert tl.role_of(wrapped) == "test", wrapped
+    assert tl.with_transform(test, str).role == tl.select_classes(test, [0, 1]).role == "test"
+    assert tl.role_of(Subset(torch.utils.data.TensorDataset(torch.zeros(2)), [0])) is None
+    assert tl.role_of((1, 2)) is None and tl.role_of(None) is None
+    explicit = tl.LabelledSubset(test, np.array([4, 2]), role="validation")
+    assert (explicit.indices, explicit.targets, explicit.role) == ([4, 2], [test.targets[4], test.targets[2]],
+                                                                    "validation")

@@ -188,3 +188,40 @@ def test_a_few_shot_probe_chooses_C_inside_its_own_labels():
     assert np.allclose(probe[-1].coef_, refit.coef_, atol=2e-3)    # the same optimum, up to solver tolerance
     with pytest.raises(ValueError, match="at least 2 of every class"):
         tl.fit_probe((x[:4], np.array([0, 1, 2, 2])))
+
+
+def test_fit_probe_returns_a_probe_that_declares_C_and_its_scores_and_predicts_like_its_pipeline():
+    import pickle
+
+    rng = np.random.default_rng(1)
+    y, vy, ty = (np.repeat([0, 1, 2], n) for n in (12, 5, 8))
+    x, vx, tx = (rng.normal(size=(len(labels), 5)) + labels[:, None] * [1.5, 0, 0, 0, 0] for labels in (y, vy, ty))
+    for probe in (tl.fit_probe((x, y), (vx, vy), Cs=(0.01, 1.0)), tl.fit_probe((x, y), Cs=(0.01, 1.0))):
+        assert type(probe) is tl.Probe and vars(probe).keys() == {"pipeline", "C", "val_scores"}
+        assert probe.C in (0.01, 1.0) and set(probe.val_scores) == {0.01, 1.0}
+        assert probe.val_scores[probe.C] == max(probe.val_scores.values())
+        pipeline = probe.pipeline
+        assert [name for name, _ in pipeline.steps] == ["standardscaler", "logisticregression"]
+        assert probe[-1] is pipeline[-1] and probe[0] is pipeline[0] and probe["standardscaler"] is pipeline[0]
+        assert np.array_equal(probe.predict(tx), pipeline.predict(tx))
+        assert np.array_equal(probe.predict_proba(tx), pipeline.predict_proba(tx))
+        assert np.array_equal(probe.decision_function(tx), pipeline.decision_function(tx))
+        assert probe.score(tx, ty) == pipeline.score(tx, ty) > 0.5
+        assert probe[-1].coef_.shape == (3, 5)
+        again = pickle.loads(pickle.dumps(probe))
+        assert again.C == probe.C and np.array_equal(again.predict(tx), probe.predict(tx))
+
+
+def test_features_declare_their_role_and_unpack_as_a_pair():
+    from transferlib.features import Features
+
+    f = Features(torch.ones(3, 2), torch.tensor([0, 1, 0]), "validation")
+    x, y = f
+    assert x is f.features and y is f.labels and f[0] is x and f[-1] is y and f[:] == (x, y)
+    assert len(f) == 2 and list(f) == [x, y] and tl.role_of(f) == "validation"
+    assert Features(x, y).role is None
+    assert tl.fit_probe(Features(torch.randn(6, 2), torch.tensor([0, 1] * 3))).C in tl.probing.PROBE_CS
+    with pytest.raises(AttributeError):
+        f.extra = 1                                    # frozen: what it carries is what it declares
+    with pytest.raises(ValueError, match="test features as val"):
+        tl.fit_probe((torch.randn(6, 2), torch.tensor([0, 1] * 3)), Features(x, y, "test"))

@@ -14,7 +14,8 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
 - ``progress``    progress bars that leave their final line of text in a stored notebook
 - ``models``      pretrained networks by name, with their preprocessing: one registry entry per name
 - ``smallcnn``    ``SmallCNN``, a small CNN to train from scratch: the baseline for small images
-- ``datasets``    containers, splits (k-shot, stratified, hold-outs), loaders
+- ``datasets``    containers and views (a transform, some classes, tensors in memory), their roles, loaders
+- ``splits``      k-shot budgets, stratified splits, hold-outs, each a ``LabelledSubset`` that knows its role
 - ``catalogue``   the course's datasets by name, with source and license
 - ``yourdata``    your own image folders and CSV files
 - ``transforms``  preprocessing from the weights, for any image
@@ -49,8 +50,9 @@ from .assets import ChecksumError, OfflineError, is_offline
 from .devices import PeakMemory, device_of, pick_device, release_memory
 from .models import Weights, list_models, load_model, load_text_model
 from .smallcnn import SmallCNN
-from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, k_shot, make_loader, role_of,
-                       select_classes, split_per_class, stratified_split, subset, with_transform)
+from .datasets import (ArrayImageDataset, DatasetInfo, TextDataset, in_memory, make_loader, role_of, select_classes,
+                       with_transform)
+from .splits import LabelledSubset, k_shot, split_per_class, stratified_split, subset
 from .catalogue import list_datasets, load_dataset
 from .yourdata import ImageFiles, list_images, load_image_folder, load_text_csv
 from .transforms import image_transform, preprocessing
@@ -62,7 +64,7 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .training import evaluate, fit, make_optimizer, param_groups
 from .recipes import gradual_unfreeze, lp_ft, lr_find
 from .features import Features, cached_features, extract_features, train_head
-from .probing import activations, fit_probe, linear_cka, logistic_probe, probe_by_depth
+from .probing import Probe, activations, fit_probe, linear_cka, logistic_probe, probe_by_depth
 from .choosing import split_budget
 from . import intervals, stats
 from .calibration import ECEComparison, Reliability, compare_ece, ece, fit_temperature, reliability
@@ -90,9 +92,10 @@ __all__ = [
     # models, smallcnn
     "Weights", "list_models", "load_model", "load_text_model",
     "SmallCNN",
-    # datasets, catalogue, yourdata, transforms, text
-    "ArrayImageDataset", "DatasetInfo", "TextDataset", "in_memory", "k_shot", "make_loader", "role_of",
-    "select_classes", "split_per_class", "stratified_split", "subset", "with_transform",
+    # datasets, splits, catalogue, yourdata, transforms, text
+    "ArrayImageDataset", "DatasetInfo", "TextDataset", "in_memory", "make_loader", "role_of", "select_classes",
+    "with_transform",
+    "LabelledSubset", "k_shot", "split_per_class", "stratified_split", "subset",
     "list_datasets", "load_dataset",
     "ImageFiles", "list_images", "load_image_folder", "load_text_csv",
     "image_transform", "preprocessing",
@@ -107,7 +110,7 @@ __all__ = [
     "gradual_unfreeze", "lp_ft", "lr_find",
     # features, probing
     "Features", "cached_features", "extract_features", "train_head",
-    "activations", "fit_probe", "linear_cka", "logistic_probe", "probe_by_depth",
+    "Probe", "activations", "fit_probe", "linear_cka", "logistic_probe", "probe_by_depth",
     # choosing, intervals, stats, calibration, inference
     "split_budget",
     "intervals",

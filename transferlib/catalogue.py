@@ -34,7 +34,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from .assets import ChecksumError, datasets_dir, recorded_checksums, verify
-from .datasets import ArrayImageDataset, DatasetInfo, TextDataset, stratified_indices
+from .datasets import ArrayImageDataset, DatasetInfo, TextDataset
+from .splits import stratified_indices
 from .yourdata import load_image_folder
 
 __all__ = ["CATALOGUE", "list_datasets", "load_dataset"]

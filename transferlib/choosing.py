@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .datasets import classes_of, role_of, split_per_class, targets_of
+from .datasets import classes_of, role_of, targets_of
+from .splits import split_per_class
 
 __all__ = ["choose", "split_budget"]
 

@@ -1,21 +1,19 @@
-"""Datasets: the containers the course's data comes in, and the ways to split and feed them.
+"""Datasets: the containers the course's data comes in, the views on them, and the loaders that feed them.
 
-Every dataset here has ``classes`` (names) and ``targets`` (one integer label per item), so
-that every helper can count, split and stratify it without loading a single image.
+Every dataset here has ``classes`` (names), ``targets`` (one integer label per item) and a
+``role`` (what the split is for), so that every helper can count, split and stratify it
+without loading a single image, and refuse to choose on a test split.
 
-    >>> few = k_shot(train, k=10, seed=0)                      # 10 labels per class, nested budgets
-    >>> val, pool = split_per_class(train, 20)                 # a stratified hold-out
-    >>> for_cnn = with_transform(few, image_transform(None, size=28))
+    >>> tops = select_classes(fashion, ["T-shirt/top", "Shirt"])      # labels 0, 1
+    >>> for_cnn = with_transform(tops, image_transform(None, size=28))  # the same items, preprocessed
     >>> loader = make_loader(for_cnn, batch_size=32, shuffle=True, seed=0)
 
-The course's own datasets come from :mod:`transferlib.catalogue`, yours from
-:mod:`transferlib.yourdata`.
+Splits of them (k-shot budgets, stratified splits, hold-outs) come from :mod:`transferlib.splits`,
+the course's own datasets from :mod:`transferlib.catalogue`, yours from :mod:`transferlib.yourdata`.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +24,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 
 __all__ = ["DatasetInfo", "ArrayImageDataset", "TextDataset", "Transformed", "ClassSubset", "InMemory",
-           "select_classes", "in_memory", "with_transform", "targets_of", "classes_of", "subset",
-           "stratified_indices", "split_per_class", "stratified_split", "k_shot", "make_loader", "role_of"]
+           "select_classes", "in_memory", "with_transform", "targets_of", "classes_of", "role_of", "make_loader"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +41,10 @@ class DatasetInfo:
 class ArrayImageDataset(Dataset):
     """Greyscale images held in a ``uint8`` array of shape (N, H, W), like torchvision's MNIST.
 
-    ``dataset[i]`` is ``(transform(PIL image), label)``.
+    ``dataset[i]`` is ``(transform(PIL image), label)``. ``role`` is set by ``load_dataset`` (:func:`role_of`).
     """
+
+    role: str | None = None
 
     def __init__(self, images: np.ndarray, targets: Sequence[int], classes: list[str],
                  info: DatasetInfo, transform: Callable | None = None) -> None:
@@ -67,7 +66,9 @@ class ArrayImageDataset(Dataset):
 
 
 class TextDataset(Dataset):
-    """Texts with integer labels. ``dataset[i]`` is ``(text, label)``."""
+    """Texts with integer labels. ``dataset[i]`` is ``(text, label)``. ``role``: as :class:`ArrayImageDataset`'s."""
+
+    role: str | None = None
 
     def __init__(self, texts: Sequence[str], targets: Sequence[int], classes: list[str],
                  info: DatasetInfo) -> None:
@@ -92,24 +93,12 @@ class TextDataset(Dataset):
         return f"{type(self).__name__}({self.info.name!r}, n={len(self)}, classes={len(self.classes)})"
 
 
-def stratified_indices(targets: Sequence[int], part: str, test_size: float = 0.2, seed: int = 0) -> np.ndarray:
-    """Sorted indices of the ``"train"`` or ``"test"`` part of a stratified split (or ``"all"``)."""
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(len(targets))
-    if part == "all":
-        return index
-    train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=targets)
-    return np.sort(train if part == "train" else test)
-
-
 class Transformed(Dataset):
-    """``dataset`` with ``transform`` applied to its inputs; ``targets`` and ``classes`` pass through."""
+    """``dataset`` with ``transform`` applied to its inputs; ``targets``, ``classes`` and ``role`` pass through."""
 
     def __init__(self, dataset: Dataset, transform: Callable) -> None:
         self.dataset, self.transform = dataset, transform
-        self.targets = targets_of(dataset)
-        self.classes = classes_of(dataset)
+        self.targets, self.classes, self.role = targets_of(dataset), classes_of(dataset), role_of(dataset)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -120,7 +109,7 @@ class Transformed(Dataset):
 
 
 class ClassSubset(Dataset):
-    """The examples of some classes only, relabelled 0..len(classes)-1 in the order given."""
+    """The examples of some classes only, relabelled 0..len(classes)-1 in the order given; ``role`` passes through."""
 
     def __init__(self, dataset: Dataset, classes: Sequence[str | int]) -> None:
         names = classes_of(dataset)
@@ -130,7 +119,7 @@ class ClassSubset(Dataset):
             raise ValueError(f"Pick at least two of the dataset's classes {names}; got {list(classes)}.")
         old = [names.index(c) for c in chosen]
         targets = np.asarray(targets_of(dataset))
-        self.dataset, self.classes = dataset, chosen
+        self.dataset, self.classes, self.role = dataset, chosen, role_of(dataset)
         self.indices = np.flatnonzero(np.isin(targets, old)).tolist()
         remap = {o: n for n, o in enumerate(old)}
         self.targets = [remap[int(targets[i])] for i in self.indices]
@@ -152,7 +141,7 @@ def select_classes(dataset: Dataset, classes: Sequence[str | int]) -> ClassSubse
 
 
 class InMemory(torch.utils.data.TensorDataset):
-    """Tensors computed once from a dataset, with its ``targets`` and ``classes``."""
+    """Tensors computed once from a dataset, with its ``targets``, ``classes`` and ``role``."""
 
     def __init__(self, dataset: Dataset) -> None:
         if not len(dataset):
@@ -210,93 +199,20 @@ def classes_of(dataset: Dataset) -> list[str]:
 def role_of(data: Any) -> str | None:
     """``"train"``, ``"validation"`` or ``"test"``: what a split is for, as far as it can be traced.
 
-    ``load_dataset(name, "test")``, the second half of :func:`stratified_split` and anything drawn
-    from them (k-shot budgets, transforms, features) are ``"test"``; what :func:`split_per_class`
-    holds out of training data is ``"validation"``. ``None`` when nothing says.
+    ``load_dataset(name, "test")``, the second half of ``stratified_split`` and anything drawn from
+    them (k-shot budgets, transforms, features) are ``"test"``; what ``split_per_class`` holds out of
+    training data is ``"validation"`` (:mod:`transferlib.splits`). ``None`` when nothing says. The
+    datasets here, splits and features declare their ``role``; a wrapper that does not (a DataLoader,
+    a torch ``Subset``, one of yours) is looked through to its ``.dataset``.
 
     >>> role_of(load_dataset("animal_mnist", "test")), role_of(split_per_class(train, 20)[0])
     ('test', 'validation')
     """
     seen = set()
-    while data is not None and id(data) not in seen:
+    while data is not None and not hasattr(data, "role") and id(data) not in seen:
         seen.add(id(data))
-        if getattr(data, "role", None) is not None:
-            return data.role
-        data = getattr(data, "dataset", None)  # Subset, Transformed, ClassSubset, DataLoader
-    return None
-
-
-def subset(dataset: Dataset, indices: Sequence[int]) -> Subset:
-    """A torch ``Subset`` that keeps ``targets`` and ``classes``, so the helpers here accept it.
-
-    >>> for train_idx, test_idx in StratifiedKFold(5).split(x, y):
-    ...     train = subset(photos, train_idx)
-    """
-    index = np.asarray(indices, dtype=int)
-    part = Subset(dataset, index.tolist())
-    part.targets = np.asarray(targets_of(dataset))[index].tolist()
-    part.classes = classes_of(dataset)
-    return part
-
-
-def split_per_class(dataset: Dataset, k: int, seed: int = 0) -> tuple[Subset, Subset]:
-    """``k`` random examples of every class, and all the others: a stratified hold-out.
-
-    >>> val, pool = split_per_class(train, 20)     # 20 per class to validate on; train from the pool
-    """
-    targets, classes = np.asarray(targets_of(dataset)), classes_of(dataset)
-    counts = np.bincount(targets, minlength=len(classes))
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 or k > counts.min():
-        smallest = classes[int(counts.argmin())]
-        raise ValueError(f"k must be a whole number between 1 and {counts.min()} (class {smallest!r} has only "
-                         f"{counts.min()} examples), not {k!r}.")
-    rng = np.random.default_rng(seed)
-    chosen = np.sort(np.concatenate([rng.permutation(np.flatnonzero(targets == c))[:k]
-                                     for c in range(len(classes))]))
-    rest = np.setdiff1d(np.arange(len(targets)), chosen)
-    held_out = subset(dataset, chosen)
-    if role_of(dataset) != "test":  # held out of training data: a validation split
-        held_out.role = "validation"
-    return held_out, subset(dataset, rest)
-
-
-def stratified_split(dataset: Dataset, test_size: float = 0.2, seed: int = 0) -> tuple[Subset, Subset]:
-    """``(train, test)`` with every class in the same proportion in both: the split ``load_dataset`` uses.
-
-    >>> photos = load_image_folder("my_photos")
-    >>> train, test = stratified_split(photos, test_size=0.2)
-    """
-    targets = np.asarray(targets_of(dataset))
-    if np.bincount(targets).min() < 2:
-        raise ValueError("stratified_split needs at least 2 examples of every class; "
-                         f"counts are {np.bincount(targets).tolist()}. Add images to the small classes.")
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
-        raise ValueError(f"test_size is the share of the data to test on, between 0 and 1 (0.2 = 20%), not "
-                         f"{test_size!r}.")
-    n, n_classes = len(targets), len(np.unique(targets))
-    n_test = math.ceil(test_size * n)
-    if min(n_test, n - n_test) < n_classes:
-        raise ValueError(f"test_size={test_size} splits {n} items into {n - n_test} to train on and {n_test} to "
-                         f"test on, and each part needs one item of each of the {n_classes} classes. Use a "
-                         f"test_size between {math.ceil(100 * n_classes / n) / 100:.2f} and "
-                         f"{math.floor(100 * (1 - n_classes / n)) / 100:.2f}.")
-    train = subset(dataset, stratified_indices(targets, "train", test_size, seed))
-    test = subset(dataset, stratified_indices(targets, "test", test_size, seed))
-    train.role, test.role = ("test", "test") if role_of(dataset) == "test" else ("train", "test")
-    return train, test
-
-
-def k_shot(dataset: Dataset, k: int, seed: int = 0) -> Subset:
-    """A stratified subset with ``k`` examples of every class, drawn with ``seed``.
-
-    Budgets are nested: with the same seed, the 10-shot subset is inside the 25-shot one,
-    so a learning curve adds labels instead of swapping them.
-
-    >>> few = k_shot(train, k=10, seed=0)     # 10 labels per class
-    """
-    few = split_per_class(dataset, k, seed)[0]
-    few.role = role_of(dataset)  # a budget drawn from a split keeps that split's role
-    return few
+        data = getattr(data, "dataset", None)
+    return getattr(data, "role", None)
 
 
 def make_loader(dataset: Dataset, batch_size: int = 32, shuffle: bool = False, seed: int = 0,

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +38,30 @@ from .training import fit
 __all__ = ["Features", "extract_features", "cached_features", "train_head", "fingerprint", "cache_dir"]
 
 
-class Features(tuple):
+@dataclass(frozen=True, eq=False)
+class Features:
     """``(features, labels)`` that also remember which split they came from (``role``: "train",
     "validation", "test" or None), so that a choice made on them can refuse test data.
 
-    >>> x, y = cached_features(backbone, val_set); cached_features(backbone, val_set).role
+    It unpacks and indexes like the pair it holds: ``x, y = features``, ``features[0]``, ``f(*features)``.
+
+    >>> val = cached_features(backbone, val_set)
+    >>> x, y = val; val.role
     'validation'
     """
 
-    role: str | None
+    features: torch.Tensor
+    labels: torch.Tensor
+    role: str | None = None
 
-    def __new__(cls, features: torch.Tensor, labels: torch.Tensor, role: str | None = None) -> Features:
-        pair = super().__new__(cls, (features, labels))
-        pair.role = role
-        return pair
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return iter((self.features, self.labels))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int | slice) -> Any:
+        return (self.features, self.labels)[i]
 
 
 def cache_dir() -> Path:

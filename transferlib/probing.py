@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,8 +24,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from .datasets import make_loader, role_of
 from .devices import batches, device_of, mode
+from .features import Features
 
-__all__ = ["activations", "linear_cka", "logistic_probe", "fit_probe", "probe_by_depth", "DepthProbe", "PROBE_CS"]
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+__all__ = ["activations", "linear_cka", "logistic_probe", "Probe", "fit_probe", "probe_by_depth", "DepthProbe",
+           "PROBE_CS"]
 
 PROBE_CS = (0.01, 0.1, 1.0, 10.0)  # every probe in the course gets the same small grid of C
 
@@ -109,7 +114,7 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 
 def _check_pair(pair: Any, name: str, classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """``(features, labels)`` as arrays: features items x dimensions, one label per item, ``classes`` or more."""
-    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+    if not isinstance(pair, (tuple, list, Features)) or len(pair) != 2:
         raise TypeError(f"{name} must be a pair (features, labels), e.g. extract_features(backbone, data); "
                         f"got a {type(pair).__name__}.")
     x, y = np.asarray(pair[0]), np.asarray(pair[1])
@@ -141,8 +146,43 @@ def logistic_probe(train_features: torch.Tensor, train_labels: torch.Tensor, tes
     return float(probe.score(tx, ty)), probe
 
 
+@dataclass(frozen=True, eq=False)
+class Probe:
+    """What :func:`fit_probe` returns: the fitted scikit-learn ``pipeline`` (standardise, then the
+    logistic regression), the ``C`` it chose and ``val_scores``, the validation accuracy of every
+    ``C`` tried (or its mean over the folds).
+
+    It predicts and scores as the pipeline does, and ``probe[0]``, ``probe[-1]`` are its steps; hand
+    ``probe.pipeline`` to scikit-learn functions that take an estimator.
+
+    >>> probe = fit_probe((train_x, train_y), val=(val_x, val_y))
+    >>> probe.C, probe.val_scores[probe.C], probe[-1].coef_.shape
+    (0.1, 0.875, (6, 1280))
+    >>> correct = probe.predict(test_x) == test_y
+    """
+
+    pipeline: Pipeline
+    C: float
+    val_scores: dict[float, float]
+
+    def predict(self, x: Any) -> np.ndarray:
+        return self.pipeline.predict(x)
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        return self.pipeline.predict_proba(x)
+
+    def decision_function(self, x: Any) -> np.ndarray:
+        return self.pipeline.decision_function(x)
+
+    def score(self, x: Any, y: Any) -> float:
+        return self.pipeline.score(x, y)
+
+    def __getitem__(self, step: int | str | slice) -> Any:
+        return self.pipeline[step]
+
+
 def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Sequence[float] = PROBE_CS,
-              max_iter: int = 5000) -> Any:
+              max_iter: int = 5000) -> Probe:
     """A standardised logistic regression on ``train = (features, labels)`` with its ``C`` chosen on
     ``val``: scikit-learn's ``LogisticRegressionCV`` over a ``PredefinedSplit`` fits the whole path of
     ``C`` values on the training pair (each fit warm-started from the last) and scores each on the
@@ -156,8 +196,8 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
     standardisation uses the training features' statistics, which involve no label. This is the few-shot way: "k labels
     per class" then counts every label the probe saw, the ones used for choosing too.
 
-    The pipeline it returns also has ``.C`` and ``.val_scores`` ({C: validation accuracy, or the mean
-    over folds}). A test split is refused as ``val`` (see :func:`transferlib.stats.choose`).
+    Returns a :class:`Probe`: the pipeline, ``.C`` and ``.val_scores`` ({C: validation accuracy, or the
+    mean over folds}). A test split is refused as ``val`` (see :func:`transferlib.stats.choose`).
 
     >>> probe = fit_probe((train_x, train_y), val=(val_x, val_y)); probe.C, probe.predict(test_x)
     >>> probe = fit_probe((train_x, train_y))          # C by cross-validation inside the k labels
@@ -178,10 +218,9 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
                                                                                          random_state=0),
                                       scoring="accuracy", max_iter=max_iter, use_legacy_attributes=False)
         search.fit(scaler.transform(tx), ty)          # refit=True: the best C, refitted on every training label
-        probe = Pipeline([("standardscaler", scaler), ("logisticregression", search)])
-        probe.C = float(search.C_)
-        probe.val_scores = {float(c): float(v) for c, v in zip(Cs, search.scores_.mean(axis=0)[0])}  # fold mean
-        return probe
+        pipeline = Pipeline([("standardscaler", scaler), ("logisticregression", search)])
+        scores = {float(c): float(v) for c, v in zip(Cs, search.scores_.mean(axis=0)[0])}  # the folds' mean
+        return Probe(pipeline, float(search.C_), scores)
     if role_of(val) == "test":
         raise ValueError("fit_probe() was given test features as val: C would be chosen on the test set. Extract "
                          "features of a validation split (split_per_class of the training data) instead.")
@@ -194,10 +233,9 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
     search = LogisticRegressionCV(Cs=list(Cs), l1_ratios=(0.0,), cv=folds, refit=False, scoring="accuracy",
                                   max_iter=max_iter, use_legacy_attributes=False)
     search.fit(scaler.transform(np.concatenate([tx, vx])), np.concatenate([ty, vy]))
-    probe = Pipeline([("standardscaler", scaler), ("logisticregression", search)])
-    probe.C = float(search.C_)
-    probe.val_scores = {float(c): float(v) for c, v in zip(Cs, search.scores_.ravel())}  # one fold, one l1 ratio
-    return probe
+    pipeline = Pipeline([("standardscaler", scaler), ("logisticregression", search)])
+    scores = {float(c): float(v) for c, v in zip(Cs, search.scores_.ravel())}  # one fold, one l1 ratio
+    return Probe(pipeline, float(search.C_), scores)
 
 
 @dataclass

@@ -40,8 +40,11 @@ class ImageFiles(Dataset):
     """Image files and their labels, read as RGB when indexed: ``dataset[i]`` is ``(transform(image), label)``.
 
     It has the attributes of torchvision's ``ImageFolder`` (``classes``, ``class_to_idx``,
-    ``samples``, ``targets``, ``root``), so code written for one works with the other.
+    ``samples``, ``targets``, ``root``), so code written for one works with the other, and the
+    ``role`` ``load_dataset`` gives a split (:func:`~transferlib.datasets.role_of`).
     """
+
+    role: str | None = None
 
     def __init__(self, root: str | Path, classes: list[str], samples: list[tuple[str, int]],
                  transform: Callable | None = None) -> None:
