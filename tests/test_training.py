@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 
 import matplotlib
 import pytest
@@ -401,3 +402,74 @@ def test_a_new_run_never_overwrites_a_checkpoint(tmp_path):
     assert path.read_bytes() == saved
     tl.fit(TinyNet(), train, val, epochs=2, checkpoint=path, overwrite=True, progress=False)  # said so: replaced
     assert len(tl.load_checkpoint(path, TinyNet())[0]) == 2
+
+
+def test_resume_goes_on_from_the_saved_best_weights_optimizer_and_schedule(tmp_path):
+    """fit's set-up (_setup, resume_run) loads everything a run needs: interrupted after 3 of 6 epochs,
+    the resumed run ends with the same weights and History as the unbroken one, its best epoch (1)
+    coming from before the interruption. A resume that started its best weights afresh would keep
+    epoch 4 or later; one that rebuilt the optimizer or the schedule would train other weights."""
+    def run(model, train, **kwargs):
+        val = tl.make_loader(blobs(60, seed=7, noise=6.0), 64)
+        return tl.fit(model, train, val, epochs=6, lr=0.1, seed=1, schedule="onecycle", progress=False, **kwargs)
+
+    def fresh(seed=0):
+        torch.manual_seed(seed)
+        return TinyNet()
+
+    train = tl.make_loader(blobs(120, seed=0, noise=3.0), 16, shuffle=True, seed=0)
+    full_model = fresh()
+    full = run(full_model, train)
+    assert full.best_epoch == 1, "the set-up needs a best epoch before the interruption"
+    part = run(fresh(), InterruptAt(train, 4), checkpoint=tmp_path / "run.pt")
+    assert part.interrupted and part.epoch == [1, 2, 3]
+    model = fresh(99)
+    resumed = run(model, train, checkpoint=tmp_path / "run.pt", resume=True)
+    same = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "steps_per_epoch", "examples")
+    assert all(getattr(resumed, k) == getattr(full, k) for k in same)
+    assert resumed.best_epoch == 1 and not resumed.interrupted
+    assert all(torch.equal(v, full_model.state_dict()[k]) for k, v in model.state_dict().items())
+
+    again = fresh()   # resume=True without a file is a new run, the same as without resume
+    run(again, train, checkpoint=tmp_path / "new.pt", resume=True)
+    assert all(torch.equal(v, full_model.state_dict()[k]) for k, v in again.state_dict().items())
+
+
+@pytest.mark.parametrize("val", [False, True])
+@pytest.mark.parametrize("ending", ["done", "stopped", "diverged", "error"])
+def test_fit_trains_in_train_mode_validates_in_eval_mode_and_gives_every_mode_back(val, ending):
+    """The mode rule: every submodule trains in train mode and is validated in eval mode; between
+    epochs (on_epoch) the model is in train mode, with or without val; however fit ends, each
+    submodule comes back in the mode it came in with (here: the model in eval mode, its
+    BatchNorm in train mode)."""
+    torch.manual_seed(0)
+    model = TinyNet().eval()
+    model.body[1].train()
+    came_in = {name: m.training for name, m in model.named_modules()}
+    train, val_loader = loaders()
+    seen = {"train": set(), "validate": set(), "on_epoch": set()}
+
+    def record(module, inputs):
+        seen["validate" if torch.is_inference_mode_enabled() else "train"].add(
+            tuple(m.training for m in model.modules()))
+
+    def on_epoch(history):
+        seen["on_epoch"].add(tuple(m.training for m in model.modules()))
+        if ending == "diverged":
+            model.fc.bias.data.fill_(float("nan"))
+        if ending == "error" and history.epoch[-1] == 2:
+            raise RuntimeError("a failing callback")
+
+    calls = itertools.count()
+    model.register_forward_pre_hook(record)
+    stop = (lambda: next(calls) >= 10) if ending == "stopped" else None
+    try:
+        tl.fit(model, train, val_loader if val else None, epochs=3, on_epoch=on_epoch, should_stop=stop,
+               progress=False)
+    except RuntimeError:
+        assert ending == "error"
+    n = len(list(model.modules()))
+    assert seen["train"] == {(True,) * n}
+    assert seen["validate"] == ({(False,) * n} if val else set())
+    assert seen["on_epoch"] == {(True,) * n}
+    assert {name: m.training for name, m in model.named_modules()} == came_in

@@ -8,8 +8,11 @@ temporary file that then replaces the old one, so a crash never leaves half a ch
     >>> save_checkpoint("run.pt", model, optimizer, history=history)
     >>> history, best = load_checkpoint("run.pt", model, optimizer)   # refuses another architecture
 
+``fit`` also calls :func:`check_new_run` (a new run never replaces a file that holds one) and
+:func:`resume_run` (a checkpoint's History, and its best weights as a :class:`BestWeights`).
+
 :class:`BestWeights` is the one copy of the weights ``fit`` holds: the weights it started from
-until an epoch scores, then the best epoch's.
+until an epoch scores, then the best epoch's; :func:`rollback` goes back to it on Ctrl-C or an error.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import math
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -87,6 +92,31 @@ class BestWeights:
 
     def restore(self) -> None:
         self.model.load_state_dict(self.state)
+
+
+@contextmanager
+def rollback(history: History, best: BestWeights) -> Iterator[None]:
+    """Around ``fit``'s loop: Ctrl-C puts the best weights back (the starting ones before an epoch
+    ended), prints what was kept and returns. Any other error puts them back and raises; during a
+    call's first epoch it also leaves the History as it was, as if ``fit`` had not been called.
+
+    >>> with rollback(history, best):
+    ...     train_some_epochs()                 # Ctrl-C here: the model holds best's weights
+    """
+    start_len, start_flags = len(history), (history.best_epoch, history.stopped_early, history.interrupted)
+    try:
+        yield
+    except KeyboardInterrupt:
+        history.interrupted = True
+        best.restore()
+        print("Interrupted before the first epoch ended; the model is as it was." if best.is_start else
+              f"Interrupted after {len(history)} epochs; keeping the best weights (epoch {best.epoch}).")
+    except BaseException:
+        best.restore()
+        if best.is_start:
+            history.truncate(start_len)
+            history.best_epoch, history.stopped_early, history.interrupted = start_flags
+        raise
 
 
 def _shapes(model: nn.Module) -> dict[str, list[int]]:
@@ -178,3 +208,34 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     model.load_state_dict(state["model"])
     history = History(**state["history"]) if state["history"] is not None else History()
     return history, state["best"]
+
+
+def check_new_run(path: str | Path | None, resume: bool, overwrite: bool) -> None:
+    """``path`` can be written, and a new run (neither ``resume`` nor ``overwrite``) would not replace a run.
+
+    >>> check_new_run("runs/photos.pt", resume=False, overwrite=False)   # FileExistsError if it holds a run
+    """
+    if path is None or not check_writable(path).exists() or resume or overwrite:
+        return
+    path = Path(path)
+    try:
+        saved = read_checkpoint(path)["history"] or {}
+        held = f" ({len(saved.get('epoch', []))} epochs, best epoch {saved.get('best_epoch')})"
+    except (OSError, ValueError):
+        held = ""
+    raise FileExistsError(f"{path} already holds a run{held}. Pass resume=True to continue it, overwrite=True to "
+                          "replace it with this new run, or choose another file name.")
+
+
+def resume_run(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+               scheduler: Any = None, scaler: Any = None) -> tuple[History, BestWeights]:
+    """:func:`load_checkpoint`, with the best weights to go back to as a :class:`BestWeights`: the saved
+    best epoch's, or the loaded weights if no epoch was kept.
+
+    >>> history, best = resume_run("runs/photos.pt", model, optimizer)
+    """
+    history, state = load_checkpoint(path, model, optimizer, scheduler, scaler)
+    if state is None or history.best_epoch is None:
+        return history, BestWeights(model)
+    score = history.score(history.epoch.index(history.best_epoch))
+    return history, BestWeights(model, state, history.best_epoch, score)
