@@ -108,11 +108,12 @@ def test_freeze_and_train_panels_in_a_real_browser(jupyterlab):
             page.wait_for_selector(".jp-Notebook", timeout=90_000)
             page.wait_for_selector("text=/Python 3 \\(ipykernel\\) \\| Idle/", timeout=90_000)  # kernel ready
             _run_all_cells(page)
-            # Every cell has run, so the kernel is free for clicks. The ceiling is nbval's cell limit: on a
-            # loaded machine the lesson takes longer, and the test waits for it rather than failing.
+            # The panels render while Run All passes their cells (in view then: JupyterLab does not render
+            # cells out of view); then every cell has run and the kernel is free for clicks. The ceiling is
+            # nbval's cell limit: on a loaded machine the lesson takes longer, and the test waits for it.
+            page.wait_for_selector(".widget-slider", timeout=RUN_CEILING_MS)
+            page.wait_for_selector("button:has-text('Train')", timeout=RUN_CEILING_MS)
             page.wait_for_selector(f"text={LAST_OUTPUT}", timeout=RUN_CEILING_MS)
-            page.wait_for_selector(".widget-slider", state="attached", timeout=60_000)
-            page.wait_for_selector("button:has-text('Train')", state="attached", timeout=60_000)
             assert page.locator("text=Error displaying widget").count() == 0
             assert _shown(page) == head == 12_810
             page.screenshot(path=str(ARTIFACTS / "panel_1_loaded.png"))
