@@ -39,8 +39,9 @@ DEFAULT_HINT = "write your solution here; the next cell checks it"
 
 
 def lessons() -> list[Path]:
-    """The lesson notebooks, in order: ``notebooks/NN_topic.ipynb``."""
-    return sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    """The lesson notebooks, in order: ``notebooks/NN_topic.ipynb``, then the appendices,
+    ``notebooks/A_topic.ipynb``, ``B_...`` (run, graded and published like the lessons)."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) + sorted(NOTEBOOKS.glob("[A-Z]_*.ipynb"))
 
 
 def exercises(nb: nbformat.NotebookNode,
@@ -184,11 +185,11 @@ def lesson_of(path: Path, nb: nbformat.NotebookNode) -> str:
     lesson = nb.metadata.get("transferlib", {}).get("lesson")
     if lesson in known:
         return lesson
-    prefix = path.name[:3]
+    prefix = path.name.split("_")[0] + "_"    # "07_" or, for an appendix, "A_"
     matches = [k for k in known if k.startswith(prefix)]
     if len(matches) != 1:
         raise ValueError(f"{path}: cannot tell which lesson this is. Submit the student copy as built by "
-                         "`course.py build` (it records its lesson), or name the file like NN_anything.ipynb.")
+                         "`course.py build` (it records its lesson), or name the file like NN_anything.ipynb (A_anything.ipynb for an appendix).")
     return matches[0]
 
 

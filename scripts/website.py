@@ -79,6 +79,11 @@ def links(text: str, source: str, pages: dict[str, str], page: str, repo: str) -
     return LINK.sub(fix, text)
 
 
+def is_appendix(name: str) -> bool:
+    """``A_keras_workflow`` is an appendix; ``07_from_notebook_to_product`` a lesson."""
+    return name.split("_")[0].isalpha()
+
+
 def title(nb: nbformat.NotebookNode) -> str:
     return re.search(r"^# (.+)$", nb.cells[0].source, re.M).group(1).strip()
 
@@ -88,7 +93,7 @@ def summary(nb: nbformat.NotebookNode) -> dict[str, object]:
     the "In this lesson you will" list and the learner time it states."""
     first = BADGE.sub("", nb.cells[0].source)
     lead = next(p.strip() for p in re.split(r"\n\s*\n", first) if p.strip() and not p.lstrip().startswith("#"))
-    goals = first.partition("**In this lesson you will**")[2].split("\n\n")[0]
+    goals = re.split(r"\*\*In this (?:lesson|appendix) you will\*\*", first)[-1].split("\n\n")[0]
     minutes = re.search(r"\*\*Learner time:\*\* about (\d+) minutes", first)
     return {"title": title(nb), "lead": " ".join(lead.split()), "minutes": int(minutes.group(1)),
             "goals": [" ".join(g.split()) for g in re.findall(r"^\d+\. (.+(?:\n(?!\d+\. ).+)*)", goals, re.M)]}
@@ -114,6 +119,8 @@ def home_page(lessons: dict[str, nbformat.NotebookNode], repo: str) -> str:
         "each lesson states at its top); each notebook runs on its own.",
         "## Lessons"]
     for name, nb in lessons.items():
+        if is_appendix(name) and "## Appendices" not in parts:
+            parts.append("## Appendices")
         s = summary(nb)
         goals = "\n".join(f"- {g}" for g in s["goals"])
         parts.append(f"### [{s['title']}](notebooks/{name}.ipynb)\n\n"
@@ -190,8 +197,10 @@ def stage(src: Path) -> list[str]:
     notebooks = {n: nbformat.read(ROOT / "notebooks" / f"{n}.ipynb", as_version=4) for n in names}
     src.mkdir(parents=True)
     (src / "index.md").write_text(links(home_page(notebooks, repo), "index.md", pages, "index.md", repo) + "\n"
-                                  + _toctree("Lessons", [f"{_nav_title(notebooks[n])} <notebooks/{n}>" for n in names])
-                                  + "\n"
+                                  + _toctree("Lessons", [f"{_nav_title(notebooks[n])} <notebooks/{n}>"
+                                                         for n in names if not is_appendix(n)]) + "\n"
+                                  + _toctree("Appendices", [f"{_nav_title(notebooks[n])} <notebooks/{n}>"
+                                                            for n in names if is_appendix(n)]) + "\n"
                                   + _toctree("Teaching", ["docs/instructors", "docs/authoring", "docs/website"]))
     for rel, page in PAGES.items():
         (src / page).parent.mkdir(parents=True, exist_ok=True)

@@ -60,10 +60,10 @@ def fast_run(built, tmp_path_factory):
     def run(path: Path) -> FastRun:
         if path.stem in cache:
             return cache[path.stem]
-        tmp = tmp_path_factory.mktemp(f"grade-{path.stem[:2]}")
+        tmp = tmp_path_factory.mktemp(f"grade-{path.stem.split('_')[0]}")
         submissions = tmp / "submissions"
         submissions.mkdir()
-        prefix = path.stem[:2]
+        prefix = path.stem.split("_")[0]   # "07", or "A" for an appendix
         # The solved copy carries a probe after each check (scripts/mutants.py): the wrong answers
         # each check must reject run in this same execution, and leave the lesson's state as it was.
         solved = mutants.with_probes(nbformat.read(built / "instructor" / path.name, as_version=4))

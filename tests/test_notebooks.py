@@ -14,11 +14,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import FAST_SEED
+from helpers import FAST_SEED, load_course
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = load_course().lessons()   # NN_topic.ipynb, then the appendices A_topic.ipynb
 IDS = [p.stem for p in NOTEBOOKS]
 
 
@@ -29,11 +29,11 @@ def code_cells(nb):
 def test_course_has_lessons():
     assert NOTEBOOKS, f"no lesson notebooks (NN_name.ipynb) found in {NOTEBOOK_DIR}"
     stray = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb") if p not in NOTEBOOKS)
-    assert not stray, f"notebooks must be named NN_topic.ipynb: {stray}"
+    assert not stray, f"notebooks must be named NN_topic.ipynb (a lesson) or A_topic.ipynb (an appendix): {stray}"
 
 
 def test_readme_lists_exactly_the_lessons_that_exist():
-    linked = set(re.findall(r"\(notebooks/(\d\d_[\w-]+\.ipynb)\)", (ROOT / "README.md").read_text()))
+    linked = set(re.findall(r"\(notebooks/((?:\d\d|[A-Z])_[\w-]+\.ipynb)\)", (ROOT / "README.md").read_text()))
     missing = sorted(name for name in linked if not (NOTEBOOK_DIR / name).exists())
     assert not missing, f"README.md links lessons that do not exist: {missing}"
     unlisted = sorted(p.name for p in NOTEBOOKS if p.name not in linked)
@@ -49,7 +49,7 @@ def test_notebook_conventions(path):
     assert re.search(r"^FAST\s*=\s*False\b", tagged[0].source, re.M), "the parameters cell sets FAST = False"
     assert re.search(r"^SEED\s*=", tagged[0].source, re.M), "the parameters cell sets SEED"
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert "In this lesson you will" in text, "objectives at the top"
+    assert re.search(r"In this (lesson|appendix) you will", text), "objectives at the top"
     assert "## Summary" in text and "## Exercises" in text
     source = "\n".join(c.source for c in code_cells(nb))
     assert "assert " in source, "a lesson asserts the figures it teaches"

@@ -7,6 +7,7 @@ import types
 from pathlib import Path
 
 import transferlib as tl
+from helpers import load_course
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,7 +209,7 @@ def test_pyproject_declares_every_package_the_lessons_import():
 
     declared = _declared() | _declared("course")
     missing = set()
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in load_course().lessons():
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type != "code" or "colab" in cell.metadata.get("tags", []):
                 continue

@@ -7,9 +7,9 @@ import re
 
 import nbformat
 import pytest
-from helpers import ROOT, load_script
+from helpers import ROOT, load_course, load_script
 
-LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+LESSONS = [p.stem for p in load_course().lessons()]   # the lessons, then the appendices
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_every_lesson_has_a_page_and_an_exercises_page_with_no_answers(website, 
         assert not any("colab" in c.metadata.get("tags", []) for c in page.cells)
         assert "widgets" not in page.metadata
         exercises = (staged / "exercises" / f"{name}.md").read_text()
-        assert exercises.startswith("# Exercises: Lesson ")
+        assert re.match(r"# Exercises: (Lesson \d+|Appendix [A-Z]) ", exercises)
         stubs = sum(website.course.strip_solution(e.source, "").count("raise NotImplementedError")
                     for e, _ in website.course.exercises(lesson))
         assert exercises.count("raise NotImplementedError") == stubs >= 2, "a stub for every exercise"

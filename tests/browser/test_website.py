@@ -23,9 +23,9 @@ import time
 import nbformat
 import pytest
 from browser import ARTIFACTS, CHROMIUM, FLAGS, ROOT, axe_or_skip, browser_or_skip, free_port
-from helpers import load_script
+from helpers import load_course, load_script
 
-LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+LESSONS = [p.stem for p in load_course().lessons()]   # the lessons, then the appendices
 REPOSITORY = "transferlib/transferlib"  # pyproject.toml's [project.urls] Repository
 
 
