@@ -189,7 +189,8 @@ def lesson_of(path: Path, nb: nbformat.NotebookNode) -> str:
     matches = [k for k in known if k.startswith(prefix)]
     if len(matches) != 1:
         raise ValueError(f"{path}: cannot tell which lesson this is. Submit the student copy as built by "
-                         "`course.py build` (it records its lesson), or name the file like NN_anything.ipynb (A_anything.ipynb for an appendix).")
+                         "`course.py build` (it records its lesson), or name the file like NN_anything.ipynb "
+                         "(A_anything.ipynb for an appendix).")
     return matches[0]
 
 
