@@ -197,10 +197,10 @@ def stage(src: Path) -> list[str]:
     notebooks = {n: nbformat.read(ROOT / "notebooks" / f"{n}.ipynb", as_version=4) for n in names}
     src.mkdir(parents=True)
     (src / "index.md").write_text(links(home_page(notebooks, repo), "index.md", pages, "index.md", repo) + "\n"
-                                  + _toctree("Lessons", [f"{_nav_title(notebooks[n])} <notebooks/{n}>"
-                                                         for n in names if not is_appendix(n)]) + "\n"
-                                  + _toctree("Appendices", [f"{_nav_title(notebooks[n])} <notebooks/{n}>"
-                                                            for n in names if is_appendix(n)]) + "\n"
+                                  # the appendices follow the lessons in the same list: no second caption, so
+                                  # the whole menu still fits a laptop's screen (tests/browser/test_website.py)
+                                  + _toctree("Lessons", [f"{_nav_title(notebooks[n])} <notebooks/{n}>" for n in names])
+                                  + "\n"
                                   + _toctree("Teaching", ["docs/instructors", "docs/authoring", "docs/website"]))
     for rel, page in PAGES.items():
         (src / page).parent.mkdir(parents=True, exist_ok=True)
