@@ -44,6 +44,16 @@ def lessons() -> list[Path]:
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) + sorted(NOTEBOOKS.glob("[A-Z]_*.ipynb"))
 
 
+def lesson_id(path: Path) -> str:
+    """What a lesson is called for short, from its file name: ``"07"``, or ``"A"`` for an appendix."""
+    return Path(path).stem.split("_")[0]
+
+
+def is_appendix(path: Path) -> bool:
+    """``A_keras_workflow`` is an appendix; ``07_from_notebook_to_product`` a lesson."""
+    return lesson_id(path).isalpha()
+
+
 def exercises(nb: nbformat.NotebookNode,
               solved: bool = True) -> list[tuple[nbformat.NotebookNode, nbformat.NotebookNode]]:
     """The (exercise cell, check cell) pairs of a lesson, in order. Every exercise has its check next
@@ -185,7 +195,7 @@ def lesson_of(path: Path, nb: nbformat.NotebookNode) -> str:
     lesson = nb.metadata.get("transferlib", {}).get("lesson")
     if lesson in known:
         return lesson
-    prefix = path.name.split("_")[0] + "_"    # "07_" or, for an appendix, "A_"
+    prefix = lesson_id(path) + "_"
     matches = [k for k in known if k.startswith(prefix)]
     if len(matches) != 1:
         raise ValueError(f"{path}: cannot tell which lesson this is. Submit the student copy as built by "

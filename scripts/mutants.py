@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         for n, mutants in sorted(found(executed).items()):
             for name, outcome in mutants.items():
                 escaped += not outcome.startswith("caught")
-                print(f"{path.stem.split('_')[0]} ex{n} {name}: {outcome[:150]}")
+                print(f"{course.lesson_id(path)} ex{n} {name}: {outcome[:150]}")
     return 1 if escaped else 0
 
 

@@ -79,11 +79,6 @@ def links(text: str, source: str, pages: dict[str, str], page: str, repo: str) -
     return LINK.sub(fix, text)
 
 
-def is_appendix(name: str) -> bool:
-    """``A_keras_workflow`` is an appendix; ``07_from_notebook_to_product`` a lesson."""
-    return name.split("_")[0].isalpha()
-
-
 def title(nb: nbformat.NotebookNode) -> str:
     return re.search(r"^# (.+)$", nb.cells[0].source, re.M).group(1).strip()
 
@@ -119,7 +114,7 @@ def home_page(lessons: dict[str, nbformat.NotebookNode], repo: str) -> str:
         "each lesson states at its top); each notebook runs on its own.",
         "## Lessons"]
     for name, nb in lessons.items():
-        if is_appendix(name) and "## Appendices" not in parts:
+        if course.is_appendix(Path(name)) and "## Appendices" not in parts:
             parts.append("## Appendices")
         s = summary(nb)
         goals = "\n".join(f"- {g}" for g in s["goals"])

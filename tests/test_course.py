@@ -23,7 +23,7 @@ def test_every_lesson_with_exercises_is_built(built):
         assert (built / "autograder" / f"{path.stem}.zip").exists()
 
 
-@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem.split("_")[0])
+@pytest.mark.parametrize("path", LESSONS, ids=course.lesson_id)
 def test_student_copy_has_stubs_checks_and_no_answers(built, path):
     source = nbformat.read(path, as_version=4)
     student = nbformat.read(built / "student" / path.name, as_version=4)
@@ -69,7 +69,7 @@ def errors(nb: nbformat.NotebookNode) -> list[tuple[int, list[str], str]]:
             for o in c.get("outputs", []) if o.output_type == "error"]
 
 
-@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem.split("_")[0])
+@pytest.mark.parametrize("path", LESSONS, ids=course.lesson_id)
 def test_grading_a_folder_gives_full_marks_solved_and_zero_unsolved(fast_run, path):
     run = fast_run(path)  # the same execution serves tests/test_notebooks.py
     n = len(course.exercises(nbformat.read(path, as_version=4)))

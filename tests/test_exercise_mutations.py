@@ -18,7 +18,7 @@ mutants = load_script("mutants")
 LESSONS = [p for p in course.lessons() if course.exercises(nbformat.read(p, as_version=4))]
 EXERCISES = [(path, n, exercise, check) for path in LESSONS
              for n, (exercise, check) in enumerate(course.exercises(nbformat.read(path, as_version=4)), start=1)]
-IDS = [f"{path.stem.split('_')[0]}-ex{n}" for path, n, _, _ in EXERCISES]
+IDS = [f"{course.lesson_id(path)}-ex{n}" for path, n, _, _ in EXERCISES]
 
 
 def solution(source: str, assignments: bool) -> list[str]:
@@ -59,7 +59,7 @@ def test_the_probe_replaces_only_the_solution_block():
     assert course.replace_solution(source, "return x - y\n") == "def f(x):\n    y = 1\n    return x - y\n\nprint(f)"
 
 
-@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem.split("_")[0])
+@pytest.mark.parametrize("path", LESSONS, ids=course.lesson_id)
 def test_every_wrong_answer_fails_its_check(fast_run, path):
     run = fast_run(path)  # the lesson's one fast-mode grading, with the probes in it
     outcomes = mutants.found(run.solved)
