@@ -172,6 +172,10 @@ def test_the_detectable_difference_is_found_80_percent_of_the_time():
     assert abs(needed - n) / n < 0.05, needed                            # the inverse of detectable_difference
     assert compare(a, b).detectable == pytest.approx(tl.stats.detectable_difference(((a != b).mean()), n))
     assert tl.stats.detectable_difference(0.0, 100) > 0                       # the rule of three, not 0
+    small = tl.stats.detectable_difference(2 / 34, 34)     # 34 photos, 2 disagreements in the pilot
+    hits = sum(compare(rng.random(34) < small, np.zeros(34, bool), resamples=300).verdict == "A ahead"
+               for _ in range(300))          # a true difference `small`: A alone right on that share
+    assert hits / 300 >= 0.70, (small, hits)  # at 0.147 (the rate's own formula): 37% of the time
     noisy = compare(rng.random((3, 300)) < 0.8, rng.random((3, 300)) < 0.8)
     assert noisy.detectable > noisy.high - noisy.difference > 0              # with seeds too
     with pytest.raises(ValueError, match="confidence"):

@@ -143,12 +143,19 @@ def detectable_difference(disagreement_rate: float, n: int, power: float = POWER
     """The smallest true difference a paired test on ``n`` items finds with probability ``power``,
     when the arms disagree on a share ``disagreement_rate`` of the items (one run).
 
+    It is ``q * sqrt(rate / n)`` (``q``: the test's two quantiles, about 2.8 at 95% and 80% power),
+    but never under ``q**2 / n``: a true difference ``d`` makes the arms disagree on at least a
+    share ``d`` of the items, so a difference larger than the observed disagreement is judged at
+    its own. On 34 photos that is about 0.245, whatever the pilot's disagreement.
+
     >>> detectable_difference(0.10, 600)   # two models disagreeing on 60 of 600 items: ~0.036
+    >>> detectable_difference(0.06, 34)    # 2 of 34 photos: ~0.245, not 0.147
     """
     _check_power(power, confidence)
     check_number("disagreement_rate", disagreement_rate, 0, 1, advice=_RATE)
     check_number("n", n, 2, whole=True, advice="It is the number of paired test items.")
-    return half_width(rule_of_three(disagreement_rate, n) / n, 0.0, n, 1, confidence, power)
+    q = half_width(1.0, 0.0, n, 1, confidence, power)          # the quantiles of the test, q_conf + q_power
+    return max(q * math.sqrt(rule_of_three(disagreement_rate, n) / n), q * q / n)
 
 
 def items_needed(difference: float, disagreement_rate: float, power: float = POWER, confidence: float = 0.95) -> int:

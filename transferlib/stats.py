@@ -221,7 +221,12 @@ def compare(a_correct: Any, b_correct: Any, names: Sequence[str] = ("A", "B"), c
             tost = interval(2 * level - 1)[:2]
             if only_a is not None and only_b is not None and only_a + only_b < 10:  # too few to resample
                 tost = _unconditional(tost, only_a, only_b, n, 2 * level - 1)
-        detectable = half_width(v_items, v_seeds, n, n_seeds, level, POWER) if n > 1 else math.nan
+        if n < 2:
+            detectable = math.nan
+        elif n_seeds == 1:     # one run: a true difference d also makes the arms disagree on d of the items
+            detectable = detectable_difference((only_a + only_b) / n, n, POWER, level)
+        else:
+            detectable = half_width(v_items, v_seeds, n, n_seeds, level, POWER)
         return Comparison(names, accuracy(a, level), accuracy(b, level), estimate, low, high, p, test,
                           detectable, margin, tost, level, "", at)
 
