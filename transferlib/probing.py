@@ -35,16 +35,6 @@ __all__ = ["activations", "linear_cka", "logistic_probe", "Probe", "fit_probe", 
 PROBE_CS = (0.01, 0.1, 1.0, 10.0)  # every probe in the course gets the same small grid of C
 
 
-def _one_blas_thread() -> Any:
-    """A context in which scikit-learn's solvers use one BLAS thread. After a network has run, PyTorch's
-    OpenMP threads keep spinning for a while and fight BLAS's own for the cores: on 2 cores a probe fit
-    on 1,000 features took 12.1 s with both, 1.7 s with one BLAS thread, and chose the same C with the
-    same scores (bench/probe_threads.py measures it on your machine)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, user_api="blas")
-
-
 def _pool(out: Any) -> torch.Tensor:
     out = out[0] if isinstance(out, (tuple, list)) else getattr(out, "last_hidden_state", out)
     if out.dim() == 4:
@@ -152,8 +142,7 @@ def logistic_probe(train_features: torch.Tensor, train_labels: torch.Tensor, tes
 
     x, y = _check_pair((train_features, train_labels), "train")
     tx, ty = _check_pair((test_features, test_labels), "test", classes=1)
-    with _one_blas_thread():
-        probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter)).fit(x, y)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter)).fit(x, y)
     return float(probe.score(tx, ty)), probe
 
 
@@ -228,8 +217,7 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
         search = LogisticRegressionCV(Cs=list(Cs), l1_ratios=(0.0,), cv=StratifiedKFold(folds, shuffle=True,
                                                                                          random_state=0),
                                       scoring="accuracy", max_iter=max_iter, use_legacy_attributes=False)
-        with _one_blas_thread():
-            search.fit(scaler.transform(tx), ty)      # refit=True: the best C, refitted on every training label
+        search.fit(scaler.transform(tx), ty)          # refit=True: the best C, refitted on every training label
         pipeline = Pipeline([("standardscaler", scaler), ("logisticregression", search)])
         scores = {float(c): float(v) for c, v in zip(Cs, search.scores_.mean(axis=0)[0])}  # the folds' mean
         return Probe(pipeline, float(search.C_), scores)
@@ -244,8 +232,7 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
     folds = PredefinedSplit(np.r_[np.full(len(ty), -1), np.zeros(len(vy), int)])  # train on train, score on val
     search = LogisticRegressionCV(Cs=list(Cs), l1_ratios=(0.0,), cv=folds, refit=False, scoring="accuracy",
                                   max_iter=max_iter, use_legacy_attributes=False)
-    with _one_blas_thread():
-        search.fit(scaler.transform(np.concatenate([tx, vx])), np.concatenate([ty, vy]))
+    search.fit(scaler.transform(np.concatenate([tx, vx])), np.concatenate([ty, vy]))
     pipeline = Pipeline([("standardscaler", scaler), ("logisticregression", search)])
     scores = {float(c): float(v) for c, v in zip(Cs, search.scores_.ravel())}  # one fold, one l1 ratio
     return Probe(pipeline, float(search.C_), scores)
