@@ -39,3 +39,17 @@ def test_words_and_integers_still_count():
 
 def test_a_tagged_cell_masks_its_integers_too():
     assert sanitizer(["nbval-numbers"])("3 of 24") == sanitizer(["nbval-numbers"])("4 of 24")
+
+
+def test_a_tagged_cell_masks_integers_and_decimals_alike():
+    # lesson 1's probe by depth: a near tie on validation picks C 10 on one CPU, C 0.1 on another
+    clean = sanitizer(["nbval-numbers"])
+    assert clean("features.16 C 10    validation 0.918") == clean("features.16 C 0.1   validation 0.916")
+    assert clean("C 10 ahead") != clean("C 10 can't tell")
+
+
+def test_an_exponent_belongs_to_its_number():
+    # lesson 7: a reloaded model's largest probability gap is 0.0e+00 on one CPU, 1.2e-07 on another
+    clean = sanitizer()
+    assert clean("largest probability gap 0.0e+00") == clean("largest probability gap 1.2e-07")
+    assert clean("gap 1.2e-07 of 5 items") != clean("gap 1.2e-07 of 6 items")
