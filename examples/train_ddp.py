@@ -1,4 +1,4 @@
-"""Lesson 7's photo model, trained on several processes with PyTorch's DistributedDataParallel.
+"""Lesson 7's photo model, trained on several processes with PyTorch's DistributedDataParallel (appendix B).
 
     torchrun --standalone --nproc_per_node=2 examples/train_ddp.py --out runs/ddp.safetensors   # 2 processes
     python examples/train_ddp.py --out runs/one.safetensors                                       # 1 process

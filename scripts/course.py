@@ -365,7 +365,7 @@ def learner_minutes(nb: nbformat.NotebookNode) -> tuple[int, str]:
     n, run = len(exercises(nb)), stored_minutes(nb) or 0.0
     total = 5 * round((words / 150 + lines / 10 + 10 * n + run) / 5)
     return total, (f"{words:,} words of prose at 150 a minute, {lines} lines of code at 10 a minute, {n} "
-                   f"exercises at 10 minutes each, and {max(1, round(run))} of running on 2 CPU cores")
+                   f"exercise{'s' * (n != 1)} at 10 minutes each, and {max(1, round(run))} of running on 2 CPU cores")
 
 
 def exercise_table() -> str:

@@ -1,6 +1,6 @@
 """examples/: the 2-process runs (torchrun, gloo on the CPU) end with the weights of one process.
 
-Lesson 7 runs the same scripts at full size; these runs are small (32 photos at 128 px, 2 epochs).
+Appendix B runs the same scripts at full size; these runs are small (32 photos at 128 px, 2 epochs).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def one_process(tmp_path_factory):
 
 
 def test_ddp_on_two_processes_equals_one_process(one_process, tmp_path):
-    """Equal up to rounding: lesson 7 measured gaps up to 3e-4 of the update over 4 seeds (a ReLU6 at
+    """Equal up to rounding: docs/design.md records gaps up to 3e-4 of the update over 4 seeds (a ReLU6 at
     its boundary can flip with the summation order), so 1e-3 of the update is the tolerance."""
     one, moved = one_process
     run("train_ddp.py", tmp_path / "ddp.safetensors", 2)
