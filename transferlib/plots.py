@@ -170,6 +170,9 @@ def plot_lr_find(finder: Any):
 def plot_reliability(curves: dict[str, Any], title: str = ""):
     """Reliability diagrams side by side: accuracy against confidence per bin, with the diagonal of a
     calibrated model; ``curves`` maps a name to a :class:`~transferlib.calibration.Reliability`.
+    Each red dot is a bin's accuracy placed at its items' mean confidence (a bar's left edge is the
+    bin's), so its height above or below the diagonal is the bin's gap; the title's ECE is the
+    noise-corrected one (:func:`~transferlib.calibration.ece`), not the plain gap the bars show.
 
     >>> plot_reliability({"before": reliability(p, y), "after": reliability(p_t, y)})
     """
@@ -180,11 +183,12 @@ def plot_reliability(curves: dict[str, Any], title: str = ""):
         ax.bar(r.edges[:-1][used], r.accuracy[used], width=width, align="edge", edgecolor="black",
                color="tab:blue", alpha=0.7, label="accuracy")
         ax.plot([0, 1], [0, 1], "--", color="grey", label="calibrated")
-        ax.plot(r.confidence[used], r.accuracy[used], "o", color="tab:red", ms=4, label="mean confidence")
+        ax.plot(r.confidence[used], r.accuracy[used], "o", color="tab:red", ms=4,
+                label="accuracy at the bin's\nmean confidence")
         for left, n in zip(r.edges[:-1][used], r.count[used]):  # at the bar's foot, clear of the red dots
             ax.text(left + width / 2, 0.02, str(n), ha="center", va="bottom", fontsize=7)
         ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence", ylabel="accuracy",
-               title=f"{name}: ECE {r.ece:.3f}")
+               title=f"{name}\nECE {r.ece:.3f} (noise-corrected)")
     axes[0][0].legend(loc="upper left", fontsize=7)
     if title:
         fig.suptitle(title)
