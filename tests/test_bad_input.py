@@ -89,7 +89,8 @@ def test_8_long_text_is_truncated_and_said_once(capsys):
     batches = list(tl.text_loader(texts, tokenizer, batch_size=2))
     assert all(b["input_ids"].shape[1] <= 512 for b, _ in batches)
     out = capsys.readouterr().out
-    assert out.count("longer than 512 tokens (the model's limit)") == 1 and "1 of the 2 texts in this batch" in out
+    assert out.count("longer than 512 tokens (the model's limit)") == 1
+    assert "1 of the 2 texts in this batch is longer" in out and "and is truncated" in out
     list(tl.text_loader(texts, tokenizer, batch_size=2))  # another loader, same limit: not said again
     assert "longer than" not in capsys.readouterr().out
     list(tl.text_loader(texts, tokenizer, batch_size=2, max_length=64))  # a limit the learner chose

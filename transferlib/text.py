@@ -46,8 +46,9 @@ class TextCollator:
             lengths = self.tokenizer(texts, verbose=False)["input_ids"]  # verbose=False: no length warning
             long = sum(len(ids) > self.max_length for ids in lengths)
             if long:
-                print(f"Note: {long} of the {len(texts)} texts in this batch are longer than {self.max_length} "
-                      f"tokens ({self.limit})\nand are truncated; later texts are truncated the same way. "
+                verb = "is" if long == 1 else "are"
+                print(f"Note: {long} of the {len(texts)} texts in this batch {verb} longer than {self.max_length} "
+                      f"tokens ({self.limit})\nand {verb} truncated; later texts are truncated the same way. "
                       "Said once.")
                 _TRUNCATION_SAID.add(self.key)
         return dict(batch), torch.tensor([y for _, y in items])
