@@ -18,8 +18,15 @@ the check a student sees raised an AssertionError with a message, ``caught by th
 instead. The lesson's own
 variables are left as they were, so the rest of the run and its grading are unchanged.
 
+``with_probes`` also puts an *unsolved* probe before every exercise: the student's stub (what
+``course.py build`` leaves in the student copy) runs in a copy of the namespace, then the check and
+the hidden tests, each in a copy of that; it prints ``UNSOLVED {json}``. Each must raise, so the
+stub scores zero with every earlier exercise solved, which is stricter than grading the student
+copy, where earlier exercises are stubs too.
+
 CI grades every lesson's solved copy in fast mode once (tests/conftest.py); it grades the probed
-copy, so the mutants cost only their own run time.
+copy, so the mutants and the stubs cost only their own run time, and the student copy of every
+lesson need not be executed again (CI grades one, end to end, to keep the pipeline honest).
 
     python scripts/mutants.py notebooks/02_feature_extraction.ipynb   # probe one lesson, fast mode
 """
@@ -37,6 +44,8 @@ import course  # noqa: E402
 KEY = "mutants"
 TAG = "mutation-probe"
 PREFIX = "MUTANTS "
+UNSOLVED_TAG = "unsolved-probe"
+UNSOLVED = "UNSOLVED "
 
 PROBE = '''\
 def _probe(mutants, public, hidden):
@@ -72,6 +81,31 @@ del _probe
 '''
 
 
+UNSOLVED_PROBE = '''\
+def _unsolved(stub, public, hidden):
+    import contextlib, io, json, random
+    import numpy as np, torch
+
+    states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    namespace, found = dict(globals()), {}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for part, code in (("stub", stub), ("check", public), ("hidden", hidden)):
+            if not code.strip():
+                continue
+            try:
+                exec(compile(code, part, "exec"), namespace if part == "stub" else dict(namespace))
+                found[part] = "ran" if part == "stub" else "passed"
+            except Exception as error:
+                found[part] = f"raised {type(error).__name__}: {error}"[:300]
+    random.setstate(states[0]), np.random.set_state(states[1]), torch.set_rng_state(states[2])
+    print(%(prefix)r + json.dumps({"exercise": %(n)d, **found}))
+
+
+_unsolved(%(stub)r, %(public)r, %(hidden)r)
+del _unsolved
+'''
+
+
 def with_probes(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of a lesson with a probe cell after each exercise's check (module docstring)."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
@@ -83,6 +117,9 @@ def with_probes(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         source = PROBE % {"mutants": mutants, "public": public, "hidden": hidden, "prefix": PREFIX, "n": n}
         cell = nbformat.v4.new_code_cell(source, metadata={"tags": [TAG]})
         nb.cells.insert(nb.cells.index(check) + 1, cell)
+        stub = course.strip_solution(exercise.source, exercise.metadata.get("hint", course.DEFAULT_HINT))
+        source = UNSOLVED_PROBE % {"stub": stub, "public": public, "hidden": hidden, "prefix": UNSOLVED, "n": n}
+        nb.cells.insert(nb.cells.index(exercise), nbformat.v4.new_code_cell(source, metadata={"tags": [UNSOLVED_TAG]}))
     return nb
 
 
@@ -96,6 +133,19 @@ def found(executed: nbformat.NotebookNode) -> dict[int, dict[str, str]]:
                     if line.startswith(PREFIX):
                         record = json.loads(line[len(PREFIX):])
                         out[record["exercise"]] = record["mutants"]
+    return out
+
+
+def unsolved(executed: nbformat.NotebookNode) -> dict[int, dict[str, str]]:
+    """What the unsolved probes printed: exercise number -> {"stub", "check", "hidden"} -> outcome."""
+    out = {}
+    for cell in executed.cells:
+        if UNSOLVED_TAG in cell.metadata.get("tags", []):
+            for output in cell.get("outputs", []):
+                for line in str(output.get("text", "")).splitlines():
+                    if line.startswith(UNSOLVED):
+                        record = json.loads(line[len(UNSOLVED):])
+                        out[record.pop("exercise")] = record
     return out
 
 
@@ -114,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, outcome in mutants.items():
                 escaped += not outcome.startswith("caught")
                 print(f"{course.lesson_id(path)} ex{n} {name}: {outcome[:150]}")
+        for n, parts in sorted(unsolved(executed).items()):
+            scored = [part for part, outcome in parts.items() if part != "stub" and outcome == "passed"]
+            escaped += bool(scored)
+            print(f"{course.lesson_id(path)} ex{n} unsolved: " + "; ".join(f"{k} {v[:60]}" for k, v in parts.items()))
     return 1 if escaped else 0
 
 

@@ -2,10 +2,12 @@
 
 Grading the instructor copy (the lesson itself, solved) with otter-grader in fast mode *is* the
 lesson's fast-mode run: ``tests/test_notebooks.py`` checks that execution (every cell ran, no
-error), and ``tests/test_course.py`` checks its grades. The student copy is graded in the same
-call. So a lesson is executed twice per test session in fast mode (solved and unsolved), and once
-in learner mode by nbval, instead of three times plus nbval. The solved copy also runs each
-exercise's wrong answers (scripts/mutants.py, tests/test_exercise_mutations.py).
+error), and ``tests/test_course.py`` checks its grades. The solved copy also runs each exercise's
+wrong answers and its student stub (scripts/mutants.py, tests/test_exercise_mutations.py), so a
+lesson is executed once per test session in fast mode and once in learner mode by nbval. Only
+``GRADED_UNSOLVED``'s student copy is graded as well, end to end, in the same otter call: it proves
+the pipeline (build, stubs, otter) scores an unsolved copy zero; the probes prove it per exercise
+for every lesson.
 
 The fast runs use ``SEED = 1``, not the lessons' default 0 (which nbval replays in learner mode),
 so every CI run also checks that no assertion depends on one lucky seed.
@@ -23,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import FAST_SEED, ROOT, load_course, load_script
+from helpers import FAST_SEED, GRADED_UNSOLVED, ROOT, load_course, load_script
 
 mutants = load_script("mutants")
 
@@ -47,14 +49,15 @@ class FastRun:
 
     rows: dict[str, dict[str, str]]  # "solved" / "unsolved" -> the grades.csv row
     solved: nbformat.NotebookNode
-    unsolved: nbformat.NotebookNode
+    unsolved: nbformat.NotebookNode | None  # None: the student copy was not graded (GRADED_UNSOLVED)
     seconds: float
     log: str
 
 
 @pytest.fixture(scope="session")
 def fast_run(built, tmp_path_factory):
-    """``fast_run(lesson_path)`` grades the solved and the student copy once, and remembers."""
+    """``fast_run(lesson_path)`` grades the solved copy (and GRADED_UNSOLVED's student copy) once,
+    and remembers."""
     cache: dict[str, FastRun] = {}
 
     def run(path: Path) -> FastRun:
@@ -68,7 +71,10 @@ def fast_run(built, tmp_path_factory):
         # each check must reject run in this same execution, and leave the lesson's state as it was.
         solved = mutants.with_probes(nbformat.read(built / "instructor" / path.name, as_version=4))
         nbformat.write(solved, submissions / f"{prefix}_solved.ipynb")
-        (submissions / f"{prefix}_unsolved.ipynb").write_bytes((built / "student" / path.name).read_bytes())
+        kinds = ["solved"]
+        if prefix == GRADED_UNSOLVED:
+            (submissions / f"{prefix}_unsolved.ipynb").write_bytes((built / "student" / path.name).read_bytes())
+            kinds.append("unsolved")
         start = time.perf_counter()
         done = subprocess.run([sys.executable, str(ROOT / "scripts" / "course.py"), "grade", str(submissions),
                                "--fast", "--seed", str(FAST_SEED), "--out", str(tmp / "grades"),
@@ -79,8 +85,8 @@ def fast_run(built, tmp_path_factory):
         with open(tmp / "grades" / "grades.csv") as f:
             rows = {row["submission"].split("_")[1].split(".")[0]: row for row in csv.DictReader(f)}
         executed = {kind: nbformat.read(tmp / "grades" / "executed" / f"{prefix}_{kind}.ipynb", as_version=4)
-                    for kind in ("solved", "unsolved")}
-        cache[path.stem] = FastRun(rows, executed["solved"], executed["unsolved"], seconds, done.stdout)
+                    for kind in kinds}
+        cache[path.stem] = FastRun(rows, executed["solved"], executed.get("unsolved"), seconds, done.stdout)
         return cache[path.stem]
 
     return run

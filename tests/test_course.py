@@ -9,10 +9,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import load_course
+from helpers import GRADED_UNSOLVED, load_course, load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 course = load_course()
+mutants = load_script("mutants")
 LESSONS = [p for p in course.lessons() if course.exercises(nbformat.read(p, as_version=4))]
 
 
@@ -72,19 +73,32 @@ def errors(nb: nbformat.NotebookNode) -> list[tuple[int, list[str], str]]:
 @pytest.mark.parametrize("path", LESSONS, ids=course.lesson_id)
 def test_grading_a_folder_gives_full_marks_solved_and_zero_unsolved(fast_run, path):
     run = fast_run(path)  # the same execution serves tests/test_notebooks.py
-    n = len(course.exercises(nbformat.read(path, as_version=4)))
-    exercises = [f"ex{i}" for i in range(1, n + 1)]
-    solved, unsolved = run.rows["solved"], run.rows["unsolved"]
-    for ex in exercises:
+    exercises = course.exercises(nbformat.read(path, as_version=4))
+    solved = run.rows["solved"]
+    for ex in (f"ex{i}" for i in range(1, len(exercises) + 1)):
         assert float(solved[f"{ex} possible"]) >= 1
         assert float(solved[ex]) == float(solved[f"{ex} possible"]), (ex, solved)
-        assert float(unsolved[ex]) == 0, (ex, unsolved)
     assert float(solved["total"]) == float(solved["possible"]) > 0
-    assert float(unsolved["total"]) == 0
+    assert errors(run.solved) == []   # the instructor copy passes every check: no cell errs
 
-    # The instructor copy passes every check: no cell errs. The student copy errs only where an
-    # exercise or its check runs, and every exercise's stub or check does err.
-    assert errors(run.solved) == []
+    # Each exercise's student stub, run where the student runs it (scripts/mutants.py), fails both
+    # its check and its hidden tests: an unsolved exercise scores zero.
+    stubs = mutants.unsolved(run.solved)
+    assert sorted(stubs) == list(range(1, len(exercises) + 1)), "an exercise had no unsolved probe"
+    for n, (_, check) in enumerate(exercises, start=1):
+        parts = ["check"] + (["hidden"] if course.split_hidden(check.source)[1] else [])
+        assert all(stubs[n][part].startswith("raised") for part in parts), (n, stubs[n])
+
+
+def test_an_unsolved_student_copy_is_graded_zero_end_to_end(fast_run):
+    """One lesson's student copy, as built, graded by otter: every exercise 0 points. The student copy
+    errs only where an exercise or its check runs, and every exercise's stub or check does err."""
+    path = next(p for p in LESSONS if course.lesson_id(p) == GRADED_UNSOLVED)
+    run = fast_run(path)
+    n = len(course.exercises(nbformat.read(path, as_version=4)))
+    unsolved = run.rows["unsolved"]
+    assert all(float(unsolved[f"ex{i}"]) == 0 for i in range(1, n + 1)), unsolved
+    assert float(unsolved["total"]) == 0
     student_errors = errors(run.unsolved)
     assert all({"exercise", "check"} & set(tags) for _, tags, _ in student_errors), student_errors
     assert len(student_errors) >= n, student_errors

@@ -54,9 +54,52 @@ def test_neither_the_check_nor_the_hint_holds_the_answer(path, n, exercise, chec
         assert piece not in hint, f"{path.name} exercise {n}: the hint gives the solution's {piece!r}"
 
 
+def bound(source: str) -> set[str]:
+    """The names a cell binds at its top level (assignments, loops, defs, classes, imports)."""
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                names.add(sub.id)
+            elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                names |= {(alias.asname or alias.name).split(".")[0] for alias in sub.names}
+    return names
+
+
+@pytest.mark.parametrize(("path", "n", "exercise", "check"), EXERCISES, ids=IDS)
+def test_no_later_cell_rebinds_what_a_check_reads_from_the_answer(path, n, exercise, check):
+    """otter grades against the notebook's final namespace; the probes (scripts/mutants.py) run a
+    check right after its exercise. The two agree when no later cell binds a name the exercise binds
+    and the check reads, so the probes' "unsolved scores zero" holds for the graded copy too."""
+    cells = nbformat.read(path, as_version=4).cells
+    later = set().union(*(bound(c.source) for c in cells[cells.index(check) + 1:] if c.cell_type == "code"))
+    reads = {node.id for node in ast.walk(ast.parse(check.source)) if isinstance(node, ast.Name)}
+    assert not bound(exercise.source) & reads & later, "a later cell rebinds a name the check reads"
+
+
 def test_the_probe_replaces_only_the_solution_block():
     source = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n\nprint(f)"
     assert course.replace_solution(source, "return x - y\n") == "def f(x):\n    y = 1\n    return x - y\n\nprint(f)"
+
+
+def test_the_unsolved_probe_tells_a_check_that_fails_a_stub_from_one_that_passes_it():
+    """A tiny lesson: exercise 1's check calls the answer (a stub fails it), exercise 2's does not
+    (a stub would score). The probes, executed, must say so."""
+    from nbclient import NotebookClient
+
+    cells = [nbformat.v4.new_code_cell("x = 2")]
+    for check in ("assert double(3) == 6, 'double(3) is not 6'", "assert x == 2, 'x changed'"):
+        cells += [nbformat.v4.new_code_cell(f"def double(v):\n    {course.BEGIN}\n    return 2 * v\n    {course.END}",
+                                            metadata={"tags": ["exercise"]}),
+                  nbformat.v4.new_code_cell(check, metadata={"tags": ["check"]})]
+    probed = mutants.with_probes(nbformat.v4.new_notebook(cells=cells))
+    NotebookClient(probed, timeout=60, kernel_name="python3").execute()
+    found = mutants.unsolved(probed)
+    assert found[1]["stub"] == "ran" and found[1]["check"].startswith("raised NotImplementedError"), found
+    assert found[2]["check"] == "passed", found
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=course.lesson_id)
