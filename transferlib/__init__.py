@@ -35,11 +35,16 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
                   on n items can detect and the items a difference needs
 - ``stats``       paired verdicts, equivalence, Holm; it hands on ``intervals``' names too, so that lessons
                   call ``tl.stats.accuracy`` beside ``tl.stats.compare`` (the namespace says what they are)
-- ``calibration`` reliability diagrams, the expected calibration error with its interval, temperature scaling
+- ``calibration`` reliability diagrams, the expected calibration error with its interval, temperature scaling,
+                  split-conformal prediction sets
 - ``inference``   a trained classifier as one safetensors file; predictions on a path, a PIL image or a folder
 - ``plots``       curves, confusion matrices, image grids, filters, feature maps
 - ``widgets``     a freeze panel and a training panel for notebooks (imported when first used)
 - ``strategy``    how ImageNet-like your data is, and the measured grid's recommendation
+- ``tryout``      your own photos end to end: audit, strategies by nested cross-validation, an honest pick,
+                  calibration and prediction sets
+- ``handover``    what ``try_strategies`` found, written out: the model, a report, a model card
+- ``__main__``    ``python -m transferlib try PATH``
 """
 
 from __future__ import annotations
@@ -67,10 +72,12 @@ from .features import Features, cached_features, extract_features, train_head
 from .probing import Probe, activations, fit_probe, linear_cka, logistic_probe, probe_by_depth
 from .choosing import split_budget
 from . import intervals, stats
-from .calibration import ECEComparison, Reliability, compare_ece, ece, fit_temperature, reliability
+from .calibration import (ECEComparison, Reliability, compare_ece, conformal_threshold, ece, fit_temperature,
+                          prediction_sets, reliability)
 from .inference import Prediction, Predictor, load_predictor, predict, save_for_inference
 from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, plot_history, plot_reliability
 from .strategy import StrategyGrid, recommend_strategy, source_similarity
+from .tryout import TryReport, try_strategies
 
 __version__ = "0.1.0"
 
@@ -115,10 +122,13 @@ __all__ = [
     "split_budget",
     "intervals",
     "stats",
-    "ECEComparison", "Reliability", "compare_ece", "ece", "fit_temperature", "reliability",
+    "ECEComparison", "Reliability", "compare_ece", "ece", "fit_temperature",
+    "conformal_threshold", "prediction_sets", "reliability",
     "Prediction", "Predictor", "load_predictor", "predict", "save_for_inference",
     # plots, widgets, strategy
     "image_grid", "plot_confusion", "plot_feature_maps", "plot_filters", "plot_history", "plot_reliability",
     "FreezePanel", "TrainPanel",
     "StrategyGrid", "recommend_strategy", "source_similarity",
+    # tryout
+    "TryReport", "try_strategies",
 ]

@@ -28,7 +28,8 @@ from .checks import check_confidence, check_labels, check_number
 from .intervals import RESAMPLES, Estimate, bootstrap
 from .stats import Paired, check_names
 
-__all__ = ["Reliability", "reliability", "ece", "compare_ece", "ECEComparison", "fit_temperature"]
+__all__ = ["Reliability", "reliability", "ece", "compare_ece", "ECEComparison", "fit_temperature",
+           "conformal_threshold", "prediction_sets"]
 
 BINS = 10  # equal-width confidence bins, as in Guo et al.
 CHUNK = 500  # bootstrap resamples computed at once: memory stays at CHUNK x items, whatever the test set
@@ -255,3 +256,24 @@ def fit_temperature(logits: Any, labels: Any) -> float:
                          f"{len(y)} validation items the cross-entropy keeps falling (all right and ever more "
                          "confident, or all wrong). Fit it on more validation items, or on ones the model errs on.")
     return float(np.exp(best.x))
+
+
+def conformal_threshold(probs: Any, labels: Any, coverage: float = 0.9) -> float:
+    """Split conformal: the threshold on ``1 - p(true class)`` that ``coverage`` of new items stay under.
+
+    The ``ceil((n + 1) * coverage)``-th smallest score of the ``n`` calibration items (held out from
+    the model that scored them), or 1.0 (every class) when that rank is past ``n``. A new item from
+    the same distribution has its true class in its set with probability at least ``coverage``.
+
+    >>> q = conformal_threshold(val_probs, val_labels, 0.9); sets = prediction_sets(test_probs, q)
+    """
+    p, y = _scores(probs, labels, "probs")
+    check_number("coverage", coverage, 0, 1, advice="0.9: the true class in the set 9 times in 10.")
+    scores = 1 - p[np.arange(len(y)), y]
+    rank = int(np.ceil((len(scores) + 1) * coverage))
+    return float(np.sort(scores)[rank - 1]) if rank <= len(scores) else 1.0
+
+
+def prediction_sets(probs: Any, threshold: float) -> np.ndarray:
+    """Items x classes, True for every class whose ``1 - p`` is at most ``threshold``."""
+    return 1 - _numpy(probs, np.float64) <= threshold

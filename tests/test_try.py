@@ -1,0 +1,201 @@
+"""``tl.try_strategies`` and ``python -m transferlib try``: small folders of the course's photos in; a
+model, a report, a model card and prediction sets out; and the refusals, each before any model loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import transferlib as tl
+from transferlib import tryout
+from transferlib.__main__ import main
+
+from helpers import ROOT
+
+PHOTOS = ROOT / "datasets" / "tuxpaint_photos"
+
+
+def photos_of(c: str, n: int = 6) -> list:
+    return sorted((PHOTOS / c).glob("*.png"))[:n]
+
+
+def make_folder(root, classes, n=6):
+    root.mkdir(exist_ok=True)
+    for c in classes:
+        (root / c).mkdir()
+        for path in photos_of(c, n):
+            shutil.copy(path, root / c / path.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """3 classes of 6 photos; one bird photo also filed under fruit; an empty 'photo' under flower."""
+    root = make_folder(tmp_path_factory.mktemp("my_photos"), ("bird", "flower", "fruit"))
+    shutil.copy(photos_of("bird")[0], root / "fruit" / "copy_of_a_bird.png")
+    (root / "flower" / "IMG_0002.jpg").write_bytes(b"")
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(folder, tmp_path_factory):
+    return tl.try_strategies(folder, minutes=3, out=tmp_path_factory.mktemp("out"))
+
+
+def test_the_summary_reads_every_number_with_its_interval(report):
+    text = str(report)
+    assert "19 photos in 3 classes" in text and "unreadable: flower/IMG_0002.jpg" in text
+    assert "identical files: 2 photos in 1 group, 1 across classes" in text    # the bird filed under fruit
+    rows = re.findall(r"^  (\S.*?probe)\s+(0\.\d{3}|1\.000) \[(\d\.\d{3}), (\d\.\d{3})\]", text, re.M)
+    assert {name for name, *_ in rows} == set(tryout.STRATEGIES), text
+    assert all(float(low) <= float(v) <= float(high) for _, v, low, high in rows)
+    assert re.search(r"^Pick: (MobileNetV2|EfficientNet-Lite0), frozen \+ probe", text, re.M)
+    assert re.search(r"90% prediction sets: coverage \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", text)
+    assert max(len(line) for line in text.splitlines() if not line.startswith("Wrote ")) <= 88
+
+
+def test_twins_share_a_fold_and_the_copy_in_two_classes_is_flagged(report):
+    samples = [p.split("/")[-2:] for p, _ in report.data.samples]
+    original, copy = samples.index(["bird", photos_of("bird")[0].name]), samples.index(["fruit", "copy_of_a_bird.png"])
+    assert report.fold[original] == report.fold[copy], "a photo and its copy were tested in different folds"
+    assert copy in report.suspects, "the bird photo labelled fruit should be a suspicious label"
+
+
+def test_the_files_load_offline_and_the_model_predicts(report, folder):
+    out = report.files["model"].parent
+    predictor = tl.load_predictor(out / "model.safetensors")
+    assert predictor.classes == ["bird", "flower", "fruit"]
+    assert predictor.predict(photos_of("flower")[0]).label in predictor.classes
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") >= 4          # cost, confusion, reliability, suspects
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", page), "the report must open offline"
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert re.search(r"## Accuracy\n- \d\.\d{3}, 95% interval \[\d\.\d{3}, \d\.\d{3}\]", card)
+    assert "Expected calibration error on held-out photos" in card
+    sets = json.loads((out / "prediction_sets.json").read_text())
+    assert sets["coverage"] == 0.9 and 0 < sets["threshold"] <= 1 and sets["photos"] == 19
+
+
+def _probe_probabilities(predictor, folder):
+    """What the saved model should give: the probe refitted on every photo's frozen features."""
+    model, weights = tl.build_classifier(predictor.config["arch"], len(predictor.classes))
+    data = tryout._readable(tl.load_image_folder(folder, transform=tl.image_transform(weights)))[0]
+    x, y = tl.extract_features(model.backbone, data, progress=False)
+    d = tl.fit_probe((x.numpy(), y.numpy())).decision_function(x.numpy())
+    logits = np.stack([np.zeros_like(d), d], 1) if d.ndim == 1 else d
+    return [p for p, _ in data.samples], torch.softmax(torch.from_numpy(logits) / predictor.temperature, 1)
+
+
+def test_the_saved_model_is_the_probe_on_frozen_features(report, folder):
+    """The probe's standardisation folded into one linear layer: the saved model's probabilities are the
+    probe's, trained on every photo, at the saved temperature."""
+    predictor = tl.load_predictor(report.files["model"])
+    paths, expected = _probe_probabilities(predictor, folder)
+    assert torch.allclose(predictor.probabilities(paths)[1].double(), expected, atol=1e-4)
+
+
+def test_two_classes_and_a_short_budget(tmp_path):
+    """Two classes (one logit row is zero), and a budget that leaves room for the first strategy only."""
+    folder = make_folder(tmp_path / "two", ("bird", "flower"))
+    result = tl.try_strategies(folder, minutes=0.01, out=tmp_path / "out")
+    assert [a.name for a in result.arms] == [next(iter(tryout.STRATEGIES))]
+    (name, why), = result.skipped.items()
+    assert "needs about" in why and "left" in why and f"not run: {name}" in str(result)
+    predictor = tl.load_predictor(result.files["model"])
+    paths, expected = _probe_probabilities(predictor, folder)
+    assert torch.allclose(predictor.probabilities(paths)[1].double(), expected, atol=1e-4)
+
+
+def test_random_labels_score_chance(tmp_path):
+    """30 photos of all kinds, dealt into 3 classes at random: an honest nested CV scores about 1 in 3."""
+    everything = sorted(PHOTOS.glob("*/*.png"))
+    chosen = np.random.default_rng(0).choice(len(everything), 30, replace=False)
+    for k, i in enumerate(chosen):
+        (tmp_path / f"c{k % 3}").mkdir(exist_ok=True)
+        shutil.copy(everything[i], tmp_path / f"c{k % 3}" / everything[i].name)
+    accuracy = tl.try_strategies(tmp_path, minutes=0.01).arms[0].accuracy
+    assert accuracy.low <= 1 / 3 <= accuracy.high, accuracy
+
+
+def test_the_command_line_runs_and_refuses_with_exit_code_2(folder, tmp_path, capsys):
+    done = subprocess.run([sys.executable, "-m", "transferlib", "try", str(folder), "--minutes", "0.01", "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Pick: MobileNetV2" in done.stdout and (tmp_path / "out" / "report.html").exists()
+    (tmp_path / "texts.csv").write_text("text\nno labels here\n")
+    assert main(["try", str(tmp_path / "texts.csv")]) == 2
+    assert "texts in a CSV are not supported yet" in capsys.readouterr().err
+    assert main(["try", str(folder), "--minutes", "0"]) == 2
+    assert "minutes=0.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda root: None, "no images in class sub-folders"),
+    (lambda root: make_folder(root, ["bird"]), "one class only"),
+    (lambda root: [make_folder(root, ["bird", "fish"]), [p.unlink() for p in list((root / "fish").iterdir())[1:]]],
+     "'fish' has 1 readable image"),
+    (lambda root: [make_folder(root, ["bird", "fish"], 3), (root / "fish" / "x.jpg").write_bytes(b""),
+                   (root / "fish" / sorted(os.listdir(root / "fish"))[0]).unlink()],
+     "'fish' has 2 readable images"),
+])
+def test_bad_folders_are_refused_with_what_to_do(tmp_path, make, message):
+    make(tmp_path)
+    with pytest.raises((ValueError, FileNotFoundError), match=re.escape(message)):
+        tl.try_strategies(tmp_path)
+
+
+def arm(name, correct, gflops):
+    return tryout.Arm(name, "x", np.asarray(correct), np.zeros((len(correct), 2)), np.zeros(1), [1.0], gflops, 1.0,
+                      1.0, 1.0)
+
+
+def test_the_pick_is_the_cheapest_shown_non_inferior():
+    base = np.random.default_rng(0).random(2000)
+    big, small = base < 0.90, base < 0.895                   # 0.5 points apart on 2,000 photos
+    best, pick, _ = tryout.choose([arm("big", big, 4.0), arm("small", small, 0.6)], 0.03)
+    assert (best.name, pick.name) == ("big", "small")
+    worse = (base < 0.85)[:60]                                  # a few points behind, on 60 photos
+    best, pick, comparisons = tryout.choose([arm("big", big[:60], 4.0), arm("small", worse, 0.6)], 0.03)
+    assert pick.name == "big" and comparisons["small"].verdict.startswith("can't")   # 60 photos: not shown
+    best, pick, _ = tryout.choose([arm("b", big, 2.0), arm("a", big.copy(), 1.0)], 0.03)
+    assert best.name == pick.name == "a"                      # a tie goes to the cheaper
+
+
+def test_conformal_threshold_is_the_right_order_statistic():
+    probs = np.tile([[0.9, 0.1]], (9, 1))
+    probs[:, 0] = np.linspace(0.1, 0.9, 9)
+    labels = np.zeros(9, int)                                 # scores 1 - p: 0.9, 0.8, ..., 0.1
+    assert tl.conformal_threshold(probs, labels, 0.9) == pytest.approx(0.9)     # ceil(10 * 0.9) = 9th
+    assert tl.conformal_threshold(probs, labels, 0.5) == pytest.approx(0.5)     # ceil(10 * 0.5) = 5th
+    assert tl.conformal_threshold(probs[:3], labels[:3], 0.9) == 1.0            # too few: every class
+    assert tl.prediction_sets(np.array([[0.6, 0.4]]), 0.5).tolist() == [[True, False]]
+
+
+def test_conformal_sets_cover_new_items_as_promised():
+    """Exchangeable items: on average a set holds the true class ceil(41 * 0.9) / 41 = 37/41 of the time
+    (40 calibration items), at least the 90% promised."""
+    rng = np.random.default_rng(0)
+    hits = []
+    for _ in range(2000):
+        labels = rng.integers(0, 4, 60)
+        probs = torch.softmax(torch.from_numpy(rng.normal(size=(60, 4)) + 1.5 * np.eye(4)[labels]), 1).numpy()
+        q = tl.conformal_threshold(probs[:40], labels[:40], 0.9)
+        hits.append(tl.prediction_sets(probs[40:], q)[np.arange(20), labels[40:]].mean())
+    assert abs(np.mean(hits) - 37 / 41) < 0.008, np.mean(hits)       # 4 standard errors
+
+
+def test_identical_files_and_near_twins_share_a_group():
+    feats = np.array([[1.0, 0.0], [0.99, 0.05], [0.0, 1.0], [0.7, 0.7], [0.0, 1.0]])
+    files = [str(p) for p in photos_of("bird", 4)] + [str(photos_of("bird")[2])]   # the last: a copy of the third
+    identical, near, group = tryout.twins(files, feats)
+    assert identical == [[2, 4]] and [(i, j) for i, j, _ in near] == [(0, 1)]
+    assert group.tolist() == [0, 0, 2, 3, 2]

@@ -1,0 +1,269 @@
+"""Handing over what :func:`~transferlib.tryout.try_strategies` found: a summary in text, and a folder
+with the model, a one-page report, a model card and the prediction sets' threshold.
+
+    >>> print(summary(report))               # what print(report) shows
+    >>> write(report, Path("my_model"))      # model.safetensors, report.html, MODEL_CARD.md, prediction_sets.json
+
+Every number written here was measured by ``try_strategies`` on the data it was given; nothing
+is typed in. The report embeds its figures, so it opens offline and travels as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from . import stats
+from .calibration import reliability
+from .inference import save_for_inference
+from .plots import image_grid, plot_confusion, plot_reliability
+from .transforms import open_rgb
+
+if TYPE_CHECKING:
+    from .tryout import Arm, TryReport
+
+__all__ = ["summary", "write", "model_card", "suspects", "reading"]
+
+SHOWN = 12   # suspicious labels shown as pictures
+
+
+def _short(name: str) -> str:
+    return name.split(",")[0]
+
+
+def _folder(report: TryReport) -> str:
+    return Path(report.data.root).resolve().name + "/"
+
+
+def reading(report: TryReport, arm: Arm) -> str:
+    """One strategy against the best: the difference, the verdict, and what the test could tell."""
+    if arm is report.best:
+        return "the highest accuracy measured"
+    c = report.comparisons[arm.name]
+    line = f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}] vs {_short(report.best.name)}: {c.verdict}"
+    if c.noninferior and "ahead" not in c.verdict:
+        line += f"; shown not worse by more than {report.margin:.2f}"
+    if c.verdict.startswith("can't"):
+        disagree = float((arm.correct != report.best.correct).mean())
+        if c.difference:     # the photos a true gap of this size would need, with these disagreements
+            need = stats.items_needed(abs(c.difference), disagree)
+            line += f"; a gap this size would need about {need} photos in all to show (you have {len(arm.correct)})"
+        else:
+            line += f"; this test could detect {c.detectable:.3f} or more"
+    return line
+
+
+def _said(groups: list[list[int]], targets: list[int], unit: str = "group") -> str:
+    if not groups:
+        return "none"
+    across = sum(len({targets[i] for i in g}) > 1 for g in groups)
+    return f"{sum(map(len, groups))} photos in {len(groups)} {unit}{'s' * (len(groups) > 1)}, {across} across classes"
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, 88, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+def summary(report: TryReport) -> str:
+    """The audit, the strategies with their intervals and verdicts, the pick, calibration and sets."""
+    counts = sorted(report.counts.items(), key=lambda kv: -kv[1])
+    lines = [f"{len(report.data)} photos in {len(counts)} classes, in {_folder(report)}",
+             *_wrap(", ".join(f"{c} {n}" for c, n in counts)
+                    + f" (largest/smallest {counts[0][1] / counts[-1][1]:.1f}x)", "  "),
+             "Audit",
+             *_wrap(f"unreadable: {', '.join(report.unreadable) or 'none'}", "  "),
+             f"  identical files: {_said(report.duplicates, report.data.targets)}",
+             f"  near twins (feature cosine >= {report.near_cosine}): "
+             f"{_said([list(p[:2]) for p in report.near], report.data.targets, 'pair')}",
+             f"  suspicious labels (cleanlab, out of fold): {len(report.suspects)}, to check by eye",
+             f"Strategies, by nested {len(set(report.fold))}-fold cross-validation: each photo tested once, by a",
+             "model that saw none of the duplicates the audit found of it; C chosen inside each",
+             "training fold",
+             f"  {'strategy':36}{'accuracy [95% interval]':24}{'GFLOPs':>7}{'ms':>6}{'MB':>6}"]
+    for arm in report.arms:
+        a = arm.accuracy
+        lines.append(f"  {arm.name:36}{a.value:.3f} [{a.low:.3f}, {a.high:.3f}]    {arm.gflops:7.2f}"
+                     f"{arm.ms_per_image:6.0f}{arm.megabytes:6.1f}")
+        lines += _wrap(reading(report, arm), "    ")
+    lines += [line for name, why in report.skipped.items() for line in _wrap(f"not run: {name}: {why}", "  ")]
+    rule = "the highest accuracy" if report.pick is report.best else \
+        f"the cheapest shown non-inferior to the best at a margin of {report.margin:.2f}"
+    c = report.chosen_inside
+    lines += ["  (GFLOPs per photo, counted; ms per photo at batch 16, this machine; weights in MB)",
+              *_wrap(f"Pick: {report.pick.name}, {rule} (the margin was declared before the run)", ""),
+              *_wrap(f"the choice of strategy nested too (each outer fold chose by its inner score): "
+                     f"{c.value:.3f} [{c.low:.3f}, {c.high:.3f}]", "  "),
+              *_wrap(f"C: {', '.join(f'{C:g}' for C in report.pick.Cs)} in the folds; {report.final_C:g} for the "
+                     "model handed over, trained on every photo", "  "),
+              f"  temperature {report.temperature:.2f}; ECE on held-out photos {report.calibration}",
+              f"  {report.coverage:.0%} prediction sets: coverage {report.covered.value:.3f} "
+              f"[{report.covered.low:.3f}, {report.covered.high:.3f}], mean size {report.set_size:.2f}",
+              "  (each half of the photos measured with the temperature and threshold of the other)",
+              *[line for note in report.notes for line in _wrap(f"Note: {note}", "")],
+              f"Took {report.seconds:.0f} s of the {report.budget:.0f} s asked for"]
+    return "\n".join(lines + [f"Wrote {path}" for path in report.files.values()])
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _thumb(path: str):
+    image = open_rgb(path)
+    image.thumbnail((128, 128))
+    return image
+
+
+def _figures(report: TryReport) -> dict[str, str]:
+    """Caption -> base64 PNG."""
+    import matplotlib.pyplot as plt
+
+    y, classes, pick = np.array(report.data.targets), report.data.classes, report.pick
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for arm in report.arms:
+        a = arm.accuracy
+        ax.errorbar(arm.gflops, a.value, [[a.value - a.low], [a.high - a.value]], fmt="o", capsize=4)
+        ax.annotate(_short(arm.name), (arm.gflops, a.value), textcoords="offset points", xytext=(6, 4))
+    ax.set(xlabel="GFLOPs per photo", ylabel="accuracy (nested CV)")
+    figures = {"Accuracy with its 95% interval against cost": _png(fig)}
+    pred = pick.logits.argmax(1)
+    confusion = np.zeros((len(classes), len(classes)), int)
+    np.add.at(confusion, (y, pred), 1)
+    evaluation = SimpleNamespace(confusion=confusion, classes=classes, accuracy=float((pred == y).mean()))
+    figures[f"{pick.name}: out-of-fold confusion matrix"] = _png(plot_confusion(evaluation))
+    raw = torch.softmax(torch.from_numpy(pick.logits), 1).numpy()
+    figures["Reliability: out of fold, then with the temperature of the other half"] = _png(plot_reliability(
+        {"out of fold": reliability(raw, y), "temperature from the other half": reliability(report.held_probs, y)}))
+    shown = report.suspects[:SHOWN]
+    if shown:
+        figures["Suspicious labels: the label given, then the class the model puts first"] = _png(image_grid(
+            [_thumb(report.data.samples[i][0]) for i in shown], y[shown], report.held_probs[shown].argmax(1),
+            classes, cols=6))
+    if report.near:
+        pairs = [i for pair in report.near[:8] for i in pair[:2]]
+        figures["Near twins, side by side (the first 8 pairs)"] = _png(image_grid(
+            [_thumb(report.data.samples[i][0]) for i in pairs], y[pairs], None, classes, cols=4))
+    return figures
+
+
+def _table(rows: list[list[str]]) -> str:
+    head, *body = rows
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return f"<table><tr>{cells}</tr>" + "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in body) + "</table>"
+
+
+def _per_class(report: TryReport) -> list[list[str]]:
+    y = np.array(report.data.targets)
+    rows = [["class", "photos", "recall (out of fold) [95% interval]"]]
+    for i, c in enumerate(report.data.classes):
+        r = stats.accuracy(report.pick.correct[y == i])
+        rows.append([c, str(int((y == i).sum())), f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}]"])
+    return rows
+
+
+def suspects(report: TryReport) -> list[list[str]]:
+    """The suspicious labels as rows: the file, the label it has, the class the model puts first, and
+    the calibrated out-of-fold probability of the label it has (most suspicious first)."""
+    rows, root = [["photo", "label given", "model's first class", "p(label given)"]], Path(report.data.root)
+    for i in report.suspects:
+        path, label = report.data.samples[i]
+        p = report.held_probs[i]
+        rows.append([str(Path(path).relative_to(root)), report.data.classes[label],
+                     report.data.classes[int(p.argmax())], f"{p[label]:.2f}"])
+    return rows
+
+
+def _html(report: TryReport) -> str:
+    strategies = [["strategy", "accuracy [95% interval]", "GFLOPs per photo", "ms per photo", "MB",
+                   "against the best", "seconds"]]
+    for arm in report.arms:
+        a = arm.accuracy
+        strategies.append([arm.name, f"{a.value:.3f} [{a.low:.3f}, {a.high:.3f}]", f"{arm.gflops:.2f}",
+                           f"{arm.ms_per_image:.1f}", f"{arm.megabytes:.1f}", reading(report, arm),
+                           f"{arm.seconds:.0f}"])
+    strategies += [[name, "not run", "", "", "", why, ""] for name, why in report.skipped.items()]
+    figures = "".join(f"<figure><img src='data:image/png;base64,{png}' alt='{html.escape(caption)}'>"
+                      f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                      for caption, png in _figures(report).items())
+    style = ("body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
+             "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #999;padding:.25rem .5rem}"
+             "pre{background:#f4f4f4;padding:1rem;overflow-x:auto}img{max-width:100%}")
+    title = html.escape(f"What works on {_folder(report)}")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+            f"<style>{style}</style></head><body><main><h1>{title}</h1>"
+            f"<h2>Summary</h2><pre>{html.escape(summary(report))}</pre><h2>Strategies</h2>"
+            f"{_table(strategies)}<h2>The pick, class by class</h2>{_table(_per_class(report))}"
+            f"<h2>Labels to check by eye</h2>{_table(suspects(report))}"
+            f"<h2>Figures</h2>{figures}<h2>Model card</h2><pre>{html.escape(model_card(report))}</pre>"
+            "</main></body></html>")
+
+
+def model_card(report: TryReport) -> str:
+    """MODEL_CARD.md, from the measured numbers only."""
+    a, pick, n, c = report.pick.accuracy, report.pick, len(report.data), report.chosen_inside
+    recall = "; ".join(f"{row[0]} {row[2]}" for row in _per_class(report)[1:])
+    return "\n".join([
+        f"# Model card: {pick.name}", "",
+        "## Model", f"- {pick.arch}, pretrained on ImageNet, frozen; a logistic-regression head trained on all "
+        f"{n} photos (C = {report.final_C:g}, chosen by cross-validation inside them), its standardisation folded "
+        "into one linear layer.",
+        f"- The logits are divided by a temperature of {report.temperature:.2f} before the softmax. Size "
+        f"{pick.megabytes:.1f} MB (float32); {pick.gflops:.2f} GFLOPs and {pick.ms_per_image:.0f} ms per photo "
+        "(batch 16) on the machine that made this card.", "",
+        "## Intended use", f"- Sorting photos like these into: {', '.join(report.data.classes)}. Every photo "
+        "gets one of these labels, also a photo of none of them.", "",
+        "## Data", f"- {n} readable photos: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()) +
+        f"; {len(report.unreadable)} unreadable files left out.",
+        f"- Identical files: {sum(map(len, report.duplicates))}; near-twin pairs: {len(report.near)}; labels "
+        f"cleanlab found suspicious: {len(report.suspects)} (not checked by a person).", "",
+        "## Accuracy", f"- {a.value:.3f}, 95% interval [{a.low:.3f}, {a.high:.3f}], nested "
+        f"{len(set(report.fold))}-fold cross-validation: each photo tested once, by a model that saw none of its "
+        "duplicates the audit found.",
+        f"- This strategy was picked from {len(report.arms)} on these same photos. With the choice nested too: "
+        f"{c.value:.3f} [{c.low:.3f}, {c.high:.3f}].",
+        f"- Recall by class (out of fold): {recall}.", "",
+        "## Calibration", f"- Expected calibration error on held-out photos: {report.calibration}.",
+        f"- {report.coverage:.0%} prediction sets: measured coverage {report.covered.value:.3f} "
+        f"[{report.covered.low:.3f}, {report.covered.high:.3f}], mean size {report.set_size:.2f}; an average over "
+        "photos like these, not a promise for each class.", "",
+        "## Not tested on", "- This model itself: every number above comes from models trained on about "
+        f"{1 - 1 / len(set(report.fold)):.0%} of the photos (C {', '.join(f'{C:g}' for C in pick.Cs)}), and the "
+        "temperature and threshold were measured with them.",
+        "- Photos from other cameras, places, seasons or sources than these; classes not listed above; anything "
+        "changed on purpose to fool the model.", "",
+        "## Limits of the evidence", f"- {n} photos: the intervals above are that wide for that reason.",
+        "- The photos were treated as independent, and the intervals come from one split into folds: photos of "
+        "one scene or one animal, and another split, would widen them.", ""])
+
+
+def write(report: TryReport, out: Path) -> dict[str, Path]:
+    """model.safetensors, prediction_sets.json, MODEL_CARD.md and report.html under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    model, weights = report.final
+    files = {"model": save_for_inference(out / "model.safetensors", model, report.data.classes, weights,
+                                         temperature=report.temperature)}
+    sets = {"coverage": report.coverage, "threshold": report.threshold, "rule": "a class is in the set when "
+            "1 - its probability <= threshold", "measured_coverage": [report.covered.value, report.covered.low,
+                                                                       report.covered.high], "photos": len(report.data)}
+    files["sets"] = out / "prediction_sets.json"
+    files["sets"].write_text(json.dumps(sets, indent=2), encoding="utf-8")
+    files["card"] = out / "MODEL_CARD.md"
+    files["card"].write_text(model_card(report), encoding="utf-8")
+    files["report"] = out / "report.html"
+    files["report"].write_text(_html(report), encoding="utf-8")
+    return files
