@@ -41,6 +41,7 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
 - ``plots``       curves, confusion matrices, image grids, filters, feature maps
 - ``widgets``     a freeze panel and a training panel for notebooks (imported when first used)
 - ``strategy``    how ImageNet-like your data is, and the measured grid's recommendation
+- ``audit``       a folder checked before it is trusted: unreadable files, identical files, near twins
 - ``tryout``      your own photos end to end: audit, strategies by nested cross-validation, an honest pick,
                   calibration and prediction sets
 - ``handover``    what ``try_strategies`` found, written out: the model, a report, a model card

@@ -31,9 +31,7 @@ from .transforms import open_rgb
 if TYPE_CHECKING:
     from .tryout import Arm, TryReport
 
-__all__ = ["summary", "write", "model_card", "suspects", "reading"]
-
-SHOWN = 12   # suspicious labels shown as pictures
+__all__ = ["summary", "write", "model_card", "doubtful", "reading"]
 
 
 def _short(name: str) -> str:
@@ -81,10 +79,12 @@ def summary(report: TryReport) -> str:
                     + f" (largest/smallest {counts[0][1] / counts[-1][1]:.1f}x)", "  "),
              "Audit",
              *_wrap(f"unreadable: {', '.join(report.unreadable) or 'none'}", "  "),
-             f"  identical files: {_said(report.duplicates, report.data.targets)}",
-             f"  near twins (feature cosine >= {report.near_cosine}): "
-             f"{_said([list(p[:2]) for p in report.near], report.data.targets, 'pair')}",
-             f"  suspicious labels (cleanlab, out of fold): {len(report.suspects)}, to check by eye",
+             *_wrap(f"identical files: {_said(report.duplicates, report.data.targets)}", "  "),
+             *_wrap(f"near twins (difference hashes within {report.near_bits} of 64 bits): "
+                    f"{_said([list(p[:2]) for p in report.near], report.data.targets, 'pair')}", "  "),
+             f"  labels cleanlab flags as likely wrong (out of fold): {len(report.flagged)}; the "
+             f"{len(report.doubtful)} least",
+             "    likely labels are listed in report.html, to check by eye",
              f"Strategies, by nested {len(set(report.fold))}-fold cross-validation: each photo tested once, by a",
              "model that saw none of the duplicates the audit found of it; C chosen inside each",
              "training fold",
@@ -102,14 +102,15 @@ def summary(report: TryReport) -> str:
               *_wrap(f"Pick: {report.pick.name}, {rule} (the margin was declared before the run)", ""),
               *_wrap(f"the choice of strategy nested too (each outer fold chose by its inner score): "
                      f"{c.value:.3f} [{c.low:.3f}, {c.high:.3f}]", "  "),
-              *_wrap(f"C: {', '.join(f'{C:g}' for C in report.pick.Cs)} in the folds; {report.final_C:g} for the "
-                     "model handed over, trained on every photo", "  "),
+              *_wrap(f"C chosen in the {len(report.pick.Cs)} folds: {', '.join(f'{C:g}' for C in report.pick.Cs)}; "
+                     "the model handed over averages these probes' logits", "  "),
               f"  temperature {report.temperature:.2f}; ECE on held-out photos {report.calibration}",
               f"  {report.coverage:.0%} prediction sets: coverage {report.covered.value:.3f} "
               f"[{report.covered.low:.3f}, {report.covered.high:.3f}], mean size {report.set_size:.2f}",
               "  (each half of the photos measured with the temperature and threshold of the other)",
               *[line for note in report.notes for line in _wrap(f"Note: {note}", "")],
-              f"Took {report.seconds:.0f} s of the {report.budget:.0f} s asked for"]
+              *_wrap(f"Took {report.seconds:.0f} s of the {report.budget:.0f} s asked for (features already in "
+                     "the cache are read, not computed)", "")]
     return "\n".join(lines + [f"Wrote {path}" for path in report.files.values()])
 
 
@@ -148,9 +149,9 @@ def _figures(report: TryReport) -> dict[str, str]:
     raw = torch.softmax(torch.from_numpy(pick.logits), 1).numpy()
     figures["Reliability: out of fold, then with the temperature of the other half"] = _png(plot_reliability(
         {"out of fold": reliability(raw, y), "temperature from the other half": reliability(report.held_probs, y)}))
-    shown = report.suspects[:SHOWN]
+    shown = report.doubtful
     if shown:
-        figures["Suspicious labels: the label given, then the class the model puts first"] = _png(image_grid(
+        figures["The least likely labels: the label given, then the class the model puts first"] = _png(image_grid(
             [_thumb(report.data.samples[i][0]) for i in shown], y[shown], report.held_probs[shown].argmax(1),
             classes, cols=6))
     if report.near:
@@ -176,15 +177,15 @@ def _per_class(report: TryReport) -> list[list[str]]:
     return rows
 
 
-def suspects(report: TryReport) -> list[list[str]]:
-    """The suspicious labels as rows: the file, the label it has, the class the model puts first, and
-    the calibrated out-of-fold probability of the label it has (most suspicious first)."""
-    rows, root = [["photo", "label given", "model's first class", "p(label given)"]], Path(report.data.root)
-    for i in report.suspects:
+def doubtful(report: TryReport) -> list[list[str]]:
+    """The least likely labels as rows: the file, the label it has, the class the model puts first, the
+    calibrated out-of-fold probability of the label it has, and whether cleanlab flags it."""
+    rows = [["photo", "label given", "model's first class", "p(label given)", "flagged by cleanlab"]]
+    for i in report.doubtful:
         path, label = report.data.samples[i]
         p = report.held_probs[i]
-        rows.append([str(Path(path).relative_to(root)), report.data.classes[label],
-                     report.data.classes[int(p.argmax())], f"{p[label]:.2f}"])
+        rows.append([str(Path(path).relative_to(report.data.root)), report.data.classes[label],
+                     report.data.classes[int(p.argmax())], f"{p[label]:.2f}", "yes" if i in report.flagged else "no"])
     return rows
 
 
@@ -208,7 +209,7 @@ def _html(report: TryReport) -> str:
             f"<style>{style}</style></head><body><main><h1>{title}</h1>"
             f"<h2>Summary</h2><pre>{html.escape(summary(report))}</pre><h2>Strategies</h2>"
             f"{_table(strategies)}<h2>The pick, class by class</h2>{_table(_per_class(report))}"
-            f"<h2>Labels to check by eye</h2>{_table(suspects(report))}"
+            f"<h2>Labels to check by eye</h2>{_table(doubtful(report))}"
             f"<h2>Figures</h2>{figures}<h2>Model card</h2><pre>{html.escape(model_card(report))}</pre>"
             "</main></body></html>")
 
@@ -217,11 +218,12 @@ def model_card(report: TryReport) -> str:
     """MODEL_CARD.md, from the measured numbers only."""
     a, pick, n, c = report.pick.accuracy, report.pick, len(report.data), report.chosen_inside
     recall = "; ".join(f"{row[0]} {row[2]}" for row in _per_class(report)[1:])
-    return "\n".join([
+    lines = [
         f"# Model card: {pick.name}", "",
-        "## Model", f"- {pick.arch}, pretrained on ImageNet, frozen; a logistic-regression head trained on all "
-        f"{n} photos (C = {report.final_C:g}, chosen by cross-validation inside them), its standardisation folded "
-        "into one linear layer.",
+        "## Model", f"- {pick.arch}, pretrained on ImageNet, frozen; its head is the average of the "
+        f"{len(pick.heads)} logistic-regression probes of the nested cross-validation (each trained on about "
+        f"{1 - 1 / len(pick.heads):.0%} of the {n} photos, C chosen inside it: "
+        f"{', '.join(f'{C:g}' for C in pick.Cs)}), each with its standardisation folded into one linear layer.",
         f"- The logits are divided by a temperature of {report.temperature:.2f} before the softmax. Size "
         f"{pick.megabytes:.1f} MB (float32); {pick.gflops:.2f} GFLOPs and {pick.ms_per_image:.0f} ms per photo "
         "(batch 16) on the machine that made this card.", "",
@@ -230,25 +232,29 @@ def model_card(report: TryReport) -> str:
         "## Data", f"- {n} readable photos: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()) +
         f"; {len(report.unreadable)} unreadable files left out.",
         f"- Identical files: {sum(map(len, report.duplicates))}; near-twin pairs: {len(report.near)}; labels "
-        f"cleanlab found suspicious: {len(report.suspects)} (not checked by a person).", "",
+        f"cleanlab flags as likely wrong: {len(report.flagged)} (not checked by a person).", "",
         "## Accuracy", f"- {a.value:.3f}, 95% interval [{a.low:.3f}, {a.high:.3f}], nested "
         f"{len(set(report.fold))}-fold cross-validation: each photo tested once, by a model that saw none of its "
         "duplicates the audit found.",
-        f"- This strategy was picked from {len(report.arms)} on these same photos. With the choice nested too: "
+        f"- This strategy was picked from {len(report.arms)} tried ({', '.join(_short(a.name) for a in report.arms)}, "
+        "frozen features and a probe; fine-tuning, earlier blocks and augmentation were not tried) on these same "
+        "photos. With the choice nested too: "
         f"{c.value:.3f} [{c.low:.3f}, {c.high:.3f}].",
         f"- Recall by class (out of fold): {recall}.", "",
         "## Calibration", f"- Expected calibration error on held-out photos: {report.calibration}.",
         f"- {report.coverage:.0%} prediction sets: measured coverage {report.covered.value:.3f} "
         f"[{report.covered.low:.3f}, {report.covered.high:.3f}], mean size {report.set_size:.2f}; an average over "
         "photos like these, not a promise for each class.", "",
-        "## Not tested on", "- This model itself: every number above comes from models trained on about "
-        f"{1 - 1 / len(set(report.fold)):.0%} of the photos (C {', '.join(f'{C:g}' for C in pick.Cs)}), and the "
-        "temperature and threshold were measured with them.",
+        "## Not tested on", "- The average as a whole: each photo above was scored by the one probe that "
+        "did not train on it, and the temperature and threshold were measured that way; new photos get the "
+        "average of all the probes, which no photo here could test.",
         "- Photos from other cameras, places, seasons or sources than these; classes not listed above; anything "
         "changed on purpose to fool the model.", "",
         "## Limits of the evidence", f"- {n} photos: the intervals above are that wide for that reason.",
         "- The photos were treated as independent, and the intervals come from one split into folds: photos of "
-        "one scene or one animal, and another split, would widen them.", ""])
+        "one scene or one animal, and another split, would widen them.", ""]
+    return "\n".join("\n".join(textwrap.wrap(line, 88, subsequent_indent="  ")) if line.startswith("- ") else line
+                     for line in lines)
 
 
 def write(report: TryReport, out: Path) -> dict[str, Path]:
