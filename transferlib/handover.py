@@ -111,7 +111,10 @@ def summary(report: TryReport) -> str:
               *[line for note in report.notes for line in _wrap(f"Note: {note}", "")],
               *_wrap(f"Took {report.seconds:.0f} s of the {report.budget:.0f} s asked for (features already in "
                      "the cache are read, not computed)", "")]
-    return "\n".join(lines + [f"Wrote {path}" for path in report.files.values()])
+    if report.files:
+        folder = next(iter(report.files.values())).parent.resolve().name
+        lines += _wrap(f"Wrote {', '.join(p.name for p in report.files.values())} in {folder}/", "")
+    return "\n".join(lines)
 
 
 def _png(fig) -> str:

@@ -166,7 +166,7 @@ def load_image_folder(root: str | Path, transform: Callable | None = None) -> Im
         if ignored else ""
     if note or skipped:
         heic = " (convert .heic photos to JPEG to use them)" if skipped.get(".heic files") else ""
-        print(f"{root}: skipped {', '.join(filter(None, [note, _said(skipped)]))}{heic}.")
+        print(f"{root.resolve().name}/: skipped {', '.join(filter(None, [note, _said(skipped)]))}{heic}.")
     samples = [(path, i) for i, name in enumerate(classes) for path in files[name]]
     return ImageFiles(root, classes, samples, transform)
 
