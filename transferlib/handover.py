@@ -82,9 +82,9 @@ def summary(report: TryReport) -> str:
              *_wrap(f"identical files: {_said(report.duplicates, report.data.targets)}", "  "),
              *_wrap(f"near twins (difference hashes within {report.near_bits} of 64 bits): "
                     f"{_said([list(p[:2]) for p in report.near], report.data.targets, 'pair')}", "  "),
-             f"  labels cleanlab flags as likely wrong (out of fold): {len(report.flagged)}; the "
-             f"{len(report.doubtful)} least",
-             "    likely labels are listed in report.html, to check by eye",
+             *_wrap(f"labels to check by eye: the {len(report.doubtful)} a held-out model believes least are "
+                    f"listed in report.html; cleanlab's filter flags {len(report.flagged)} (candidates: a hard photo "
+                    "can be flagged, a wrong label missed)", "  "),
              f"Strategies, by nested {len(set(report.fold))}-fold cross-validation: each photo tested once, by a",
              "model that saw none of the duplicates the audit found of it; C chosen inside each",
              "training fold",
@@ -235,7 +235,8 @@ def model_card(report: TryReport) -> str:
         "## Data", f"- {n} readable photos: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()) +
         f"; {len(report.unreadable)} unreadable files left out.",
         f"- Identical files: {sum(map(len, report.duplicates))}; near-twin pairs: {len(report.near)}; labels "
-        f"cleanlab flags as likely wrong: {len(report.flagged)} (not checked by a person).", "",
+        f"cleanlab's filter flags for a look: {len(report.flagged)} (candidates, not checked by a person: a hard "
+        "photo can be flagged and a wrong label missed).", "",
         "## Accuracy", f"- {a.value:.3f}, 95% interval [{a.low:.3f}, {a.high:.3f}], nested "
         f"{len(set(report.fold))}-fold cross-validation: each photo tested once, by a model that saw none of its "
         "duplicates the audit found.",
