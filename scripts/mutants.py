@@ -123,30 +123,21 @@ def with_probes(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def _printed(executed: nbformat.NotebookNode, tag: str, prefix: str) -> list[dict]:
+    """The JSON records that the cells tagged ``tag`` printed on lines starting with ``prefix``."""
+    return [json.loads(line[len(prefix):]) for cell in executed.cells if tag in cell.metadata.get("tags", [])
+            for output in cell.get("outputs", []) for line in str(output.get("text", "")).splitlines()
+            if line.startswith(prefix)]
+
+
 def found(executed: nbformat.NotebookNode) -> dict[int, dict[str, str]]:
     """What the probes of an executed notebook printed: exercise number -> mutant -> outcome."""
-    out = {}
-    for cell in executed.cells:
-        if TAG in cell.metadata.get("tags", []):
-            for output in cell.get("outputs", []):
-                for line in str(output.get("text", "")).splitlines():
-                    if line.startswith(PREFIX):
-                        record = json.loads(line[len(PREFIX):])
-                        out[record["exercise"]] = record["mutants"]
-    return out
+    return {record["exercise"]: record["mutants"] for record in _printed(executed, TAG, PREFIX)}
 
 
 def unsolved(executed: nbformat.NotebookNode) -> dict[int, dict[str, str]]:
     """What the unsolved probes printed: exercise number -> {"stub", "check", "hidden"} -> outcome."""
-    out = {}
-    for cell in executed.cells:
-        if UNSOLVED_TAG in cell.metadata.get("tags", []):
-            for output in cell.get("outputs", []):
-                for line in str(output.get("text", "")).splitlines():
-                    if line.startswith(UNSOLVED):
-                        record = json.loads(line[len(UNSOLVED):])
-                        out[record.pop("exercise")] = record
-    return out
+    return {record.pop("exercise"): record for record in _printed(executed, UNSOLVED_TAG, UNSOLVED)}
 
 
 def main(argv: list[str] | None = None) -> int:
