@@ -190,6 +190,22 @@ def test_a_few_shot_probe_chooses_C_inside_its_own_labels():
         tl.fit_probe((x[:4], np.array([0, 1, 2, 2])))
 
 
+def test_groups_keep_copies_in_one_inner_fold():
+    """Noise features, one label per group of 4 near-copies: without groups the inner folds score a
+    C on copies of what it trained on and see far above chance; with them, about chance."""
+    rng = np.random.default_rng(0)
+    base, y_base = rng.normal(size=(30, 20)), np.arange(30) % 2
+    x = np.repeat(base, 4, 0) + 0.01 * rng.normal(size=(120, 20))
+    y, groups = np.repeat(y_base, 4), np.repeat(np.arange(30), 4)
+    leaky, grouped = tl.fit_probe((x, y), Cs=(0.1, 10.0)), tl.fit_probe((x, y), Cs=(0.1, 10.0), groups=groups)
+    assert max(leaky.val_scores.values()) > 0.9, leaky.val_scores
+    assert max(grouped.val_scores.values()) < 0.75, grouped.val_scores
+    with pytest.raises(ValueError, match="one group per training item"):
+        tl.fit_probe((x, y), groups=groups[:10])
+    with pytest.raises(ValueError, match="in separate groups"):
+        tl.fit_probe((x, y), groups=y)              # one group per class: no fold can hold a class out
+
+
 def test_fit_probe_returns_a_probe_that_declares_C_and_its_scores_and_predicts_like_its_pipeline():
     import pickle
 

@@ -47,6 +47,31 @@ def test_reloaded_predictions_equal_the_originals(saved, folder):
     assert predictor.predict(folder / "img0.png").probabilities == pytest.approx(one.probabilities, abs=1e-6)
 
 
+def test_a_pil_image_is_read_as_its_file_is(saved, tmp_path):
+    """Transparency onto white and the EXIF turn, as open_rgb reads files: dropping the alpha channel
+    instead would show the network the colours hidden under the transparent pixels."""
+    predictor = tl.load_predictor(saved[2])
+    rgba = np.zeros((40, 50, 4), np.uint8)
+    rgba[10:30, 10:40] = (200, 30, 30, 255)                  # a red patch on a transparent black canvas
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "cut_out.png")
+    from_file = predictor.predict(tmp_path / "cut_out.png").probabilities
+    assert predictor.predict(Image.open(tmp_path / "cut_out.png")).probabilities == pytest.approx(from_file, abs=1e-6)
+    seen, original = [], predictor.transform     # what the network is shown: white around the patch, not black
+    predictor.transform = lambda img: seen.append(np.asarray(img)[0, 0]) or original(img)
+    predictor.predict(Image.open(tmp_path / "cut_out.png"))
+    assert seen[0].tolist() == [255, 255, 255]
+    image = Image.new("RGB", (50, 40), (90, 140, 200))
+    image.paste((250, 250, 20), (0, 0, 25, 40))               # two colours: a turn shows
+    exif = image.getexif()
+    exif[0x0112] = 6                                          # stored sideways: viewers turn it 90 degrees
+    image.save(tmp_path / "portrait.jpg", exif=exif)
+    seen.clear()
+    predictor.transform = lambda img: seen.append(img.size) or original(img)
+    turned = predictor.predict(tmp_path / "portrait.jpg").probabilities
+    assert predictor.predict(Image.open(tmp_path / "portrait.jpg")).probabilities == pytest.approx(turned, abs=1e-6)
+    assert seen == [(40, 50), (40, 50)], "the file and the PIL image are both turned upright"
+
+
 def test_a_folder_and_a_list_give_one_prediction_per_image(saved, folder):
     predictor = tl.load_predictor(saved[2])
     found = predictor.predict(folder)

@@ -15,8 +15,9 @@ import pytest
 import torch
 
 import transferlib as tl
-from transferlib import audit, tryout
+from transferlib import audit, demo, tryout
 from transferlib.__main__ import main
+from transferlib.transforms import open_rgb
 
 from helpers import ROOT
 
@@ -84,6 +85,39 @@ def test_the_files_load_offline_and_the_model_predicts(report, folder):
     assert sets["coverage"] == 0.9 and 0 < sets["threshold"] <= 1 and sets["photos"] == 19
 
 
+def test_the_app_shows_the_saved_models_probabilities_and_its_prediction_set(report):
+    """app.py's page (transferlib.demo) without a browser; tests/browser/test_app.py serves and opens it."""
+    out = report.files["app"].parent
+    assert report.files["app"].read_text(encoding="utf-8") == demo.APP
+    predictor = tl.load_predictor(out / "model.safetensors")
+    sets = json.loads((out / "prediction_sets.json").read_text())
+    image = open_rgb(photos_of("flower")[-1])
+    probs, said = demo.classify(predictor, sets, image)
+    assert probs == pytest.approx(predictor.predict(image).probabilities)     # the temperature applied once
+    members = [c for c, p in probs.items() if 1 - p <= sets["threshold"]]
+    assert said.startswith(f"**Prediction set:** {', '.join(members) or 'empty'}")
+    assert "**Prediction set:** bird, flower, fruit." in demo.classify(predictor, {**sets, "threshold": 1.0}, image)[1]
+    assert "empty" in demo.classify(predictor, {**sets, "threshold": -0.5}, image)[1]
+    assert demo.classify(predictor, sets, None) == ({}, "Upload a photo first.")
+    (out / "notes.txt").write_text("not a photo")
+    with pytest.raises(ValueError, match="could not be read as a photo"):
+        demo.classify(predictor, sets, out / "notes.txt")
+    with pytest.raises(FileNotFoundError, match="prediction_sets.json.*--out"):
+        demo.build(out / "model.safetensors")
+
+
+def test_the_app_serves_this_computer_only(report, monkeypatch):
+    """What app.py passes to Gradio: 127.0.0.1, no share link (Colab would turn one on), no analytics."""
+    import gradio as gr
+
+    launched = {}
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.update(kw, blocks=self))
+    demo.serve(report.files["app"].parent, ["--port", "7999"])
+    assert launched["server_name"] == "127.0.0.1" and launched["share"] is False and launched["server_port"] == 7999
+    assert launched["ssr_mode"] is False and launched["mcp_server"] is False
+    assert launched["blocks"].analytics_enabled is False
+
+
 def _check_the_saved_model(result, folder):
     """The pick's out-of-fold logits are fold 1's probe, refitted here with scikit-learn, on its test photos;
     the saved model's probabilities are the average of the fold probes' logits, at the saved temperature."""
@@ -91,8 +125,8 @@ def _check_the_saved_model(result, folder):
     model, weights = tl.build_classifier(predictor.config["arch"], len(predictor.classes))
     data = audit.readable(tl.load_image_folder(folder, transform=tl.image_transform(weights)))[0]
     x, y = (t.numpy() for t in tl.extract_features(model.backbone, data, progress=False))
-    test = result.fold == 0
-    d = tl.fit_probe((x[~test], y[~test])).decision_function(x[test])
+    test, groups = result.fold == 0, audit.twins([p for p, _ in data.samples])[2]
+    d = tl.fit_probe((x[~test], y[~test]), groups=groups[~test]).decision_function(x[test])
     refitted = np.stack([np.zeros_like(d), d], 1) if d.ndim == 1 else d
     assert np.allclose(result.pick.logits[test], refitted, atol=1e-3), "the folded probe is not the probe"
     mean = np.mean([x @ w.T + b for w, b in result.pick.heads], 0)
@@ -146,6 +180,9 @@ def test_the_command_line_runs_and_refuses_with_exit_code_2(folder, tmp_path, ca
     (lambda root: [make_folder(root, ["bird", "fish"], 3), (root / "fish" / "x.jpg").write_bytes(b""),
                    (root / "fish" / sorted(os.listdir(root / "fish"))[0]).unlink()],
      "'fish' has 2 readable images"),
+    (lambda root: [make_folder(root, ["bird", "fish"], 3),         # a copy over the second fish: 2 distinct
+                   shutil.copy(photos_of("fish")[0], root / "fish" / photos_of("fish")[1].name)],
+     "'fish' has 2 distinct photos once identical files"),
 ])
 def test_bad_folders_are_refused_with_what_to_do(tmp_path, make, message):
     make(tmp_path)

@@ -44,7 +44,8 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
 - ``audit``       a folder checked before it is trusted: unreadable files, identical files, near twins
 - ``tryout``      your own photos end to end: audit, strategies by nested cross-validation, an honest pick,
                   calibration and prediction sets
-- ``handover``    what ``try_strategies`` found, written out: the model, a report, a model card
+- ``handover``    what ``try_strategies`` found, written out: the model, a report, a model card, an app
+- ``demo``        that app: a local web page (Gradio) with the top classes and the prediction set
 - ``__main__``    ``python -m transferlib try PATH``
 """
 

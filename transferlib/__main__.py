@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("try", help="audit a folder of photos, try strategies, pick one, hand it over",
                               description="Audit a folder of photos (one sub-folder per class), try the "
                               "strategies that fit in --minutes, pick the cheapest that is not worse than the "
-                              "best by more than --margin, and write the model, report.html and MODEL_CARD.md.")
+                              "best by more than --margin, and write the model, report.html, MODEL_CARD.md and app.py "
+                              "(python OUT/app.py: the model on a web page at http://127.0.0.1:7860).")
     run.add_argument("path", help="a folder with one sub-folder of photos per class")
     run.add_argument("--minutes", type=float, default=5.0, help="the time you can wait (default 5)")
     run.add_argument("--out", default="try_out", help="where to write the files (default try_out/)")

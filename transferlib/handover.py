@@ -2,7 +2,8 @@
 with the model, a one-page report, a model card and the prediction sets' threshold.
 
     >>> print(summary(report))               # what print(report) shows
-    >>> write(report, Path("my_model"))      # model.safetensors, report.html, MODEL_CARD.md, prediction_sets.json
+    >>> write(report, Path("my_model"))      # model.safetensors, report.html, MODEL_CARD.md,
+    ...                                      # prediction_sets.json and app.py (a web page, transferlib.demo)
 
 Every number written here was measured by ``try_strategies`` on the data it was given; nothing
 is typed in. The report embeds its figures, so it opens offline and travels as one file.
@@ -24,6 +25,7 @@ import torch
 
 from . import stats
 from .calibration import reliability
+from .demo import APP
 from .inference import save_for_inference
 from .plots import image_grid, plot_confusion, plot_reliability
 from .transforms import open_rgb
@@ -262,7 +264,7 @@ def model_card(report: TryReport) -> str:
 
 
 def write(report: TryReport, out: Path) -> dict[str, Path]:
-    """model.safetensors, prediction_sets.json, MODEL_CARD.md and report.html under ``out``."""
+    """model.safetensors, prediction_sets.json, MODEL_CARD.md, report.html and app.py under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     model, weights = report.final
     files = {"model": save_for_inference(out / "model.safetensors", model, report.data.classes, weights,
@@ -276,4 +278,6 @@ def write(report: TryReport, out: Path) -> dict[str, Path]:
     files["card"].write_text(model_card(report), encoding="utf-8")
     files["report"] = out / "report.html"
     files["report"].write_text(_html(report), encoding="utf-8")
+    files["app"] = out / "app.py"                 # python app.py: the model on a web page (transferlib.demo)
+    files["app"].write_text(APP, encoding="utf-8")
     return files

@@ -30,7 +30,7 @@ from .checks import check_writable, reason
 from .devices import device_of, mode
 from .heads import Classifier, build_classifier, linear_layers
 from .models import Weights
-from .transforms import image_transform, open_rgb, preprocessing
+from .transforms import flatten_alpha, image_transform, open_rgb, preprocessing, upright
 
 __all__ = ["save_for_inference", "load_predictor", "predict", "Predictor", "Prediction", "INFERENCE_FORMAT"]
 
@@ -159,7 +159,8 @@ class Predictor:
         device, probs = device_of(self.model), []
         with mode(self.model, training=False), torch.inference_mode():
             for start in range(0, len(items), batch_size):
-                x = torch.stack([self.transform(img if isinstance(img, Image.Image) else open_rgb(img))
+                x = torch.stack([self.transform(flatten_alpha(upright(img)) if isinstance(img, Image.Image)
+                                                else open_rgb(img))    # a PIL image read as a file is read
                                  for _, img in items[start:start + batch_size]])  # read a batch at a time
                 logits = self.model(x.to(device))
                 probs.append(torch.softmax(logits.float() / self.temperature, -1).cpu())

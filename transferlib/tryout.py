@@ -120,15 +120,17 @@ def _linear(probe: Any, classes: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.vstack([np.zeros_like(w), w]), np.r_[0.0, b]) if classes == 2 else (w, b)
 
 
-def _nested_cv(x: np.ndarray, y: np.ndarray, folds: list, classes: list[str]) -> tuple[np.ndarray, list, list, list]:
-    """Out-of-fold logits, and each outer fold's inner score, C and probe (``fit_probe`` chooses C inside)."""
+def _nested_cv(x: np.ndarray, y: np.ndarray, folds: list, classes: list[str], groups: np.ndarray
+               ) -> tuple[np.ndarray, list, list, list]:
+    """Out-of-fold logits, and each outer fold's inner score, C and probe (``fit_probe`` chooses C inside,
+    with twins in one inner fold too)."""
     logits, inner, Cs, heads = np.zeros((len(y), len(classes))), [], [], []
     with threadpool_limits(1, "blas"):  # BLAS threads fight PyTorch's after a forward pass (bench/probe_threads.py)
         for n, (train, test) in enumerate(folds, start=1):
             try:
-                probe = fit_probe((x[train], y[train]))
+                probe = fit_probe((x[train], y[train]), groups=groups[train])
             except ValueError:
-                few = [c for i, c in enumerate(classes) if (y[train] == i).sum() < 2]
+                few = [c for i, c in enumerate(classes) if len(set(groups[train][y[train] == i])) < 2]
                 raise ValueError(f"Outer fold {n}'s training photos hold fewer than 2 of {', '.join(few)} once copies "
                                  "and twins are kept together: add photos of that class.") from None
             w, b = _linear(probe, len(classes))
@@ -153,7 +155,7 @@ def choose(arms: list[Arm], margin: float) -> tuple[Arm, Arm, dict[str, stats.Co
 def try_strategies(path: str | Path, minutes: float = 5.0, out: str | Path | None = None, device: str = "cpu",
                    margin: float = 0.03, coverage: float = 0.9, seed: int = 0) -> TryReport:
     """Audit a folder of photos, try each strategy that fits in ``minutes``, pick, and (with ``out``)
-    write ``model.safetensors``, ``report.html``, ``MODEL_CARD.md`` and ``prediction_sets.json``.
+    write ``model.safetensors``, ``report.html``, ``MODEL_CARD.md``, ``prediction_sets.json`` and ``app.py``.
 
     ``margin``: how much accuracy you would give up for a cheaper model, declared before the run.
     ``coverage``: the prediction sets' target (0.9: the true class is in the set 9 times in 10).
@@ -180,7 +182,12 @@ def try_strategies(path: str | Path, minutes: float = 5.0, out: str | Path | Non
         raise ValueError(f"{path}: {small}. Testing every photo once while choosing inside the rest needs at "
                          "least 3 per class: add photos, or remove the class.")
     identical, near, groups = twins([p for p, _ in data.samples])      # kept in one fold below
-    per_class = min(len(set(groups[y == i])) for i in range(len(data.classes)))
+    distinct = {c: len(set(groups[y == i])) for i, c in enumerate(data.classes)}
+    if min(distinct.values()) < 3:       # found before any model loads: copies count once
+        few = ", ".join(f"{c!r} has {n}" for c, n in distinct.items() if n < 3)
+        raise ValueError(f"{path}: {few} distinct photos once identical files and near twins count once. Testing "
+                         "every photo once while choosing inside the rest needs at least 3: add photos.")
+    per_class = min(distinct.values())
     budget, where = 60.0 * minutes, pick_device(device)
     arms, skipped, folds = [], {}, []
     for name, arch in STRATEGIES.items():
@@ -198,7 +205,7 @@ def try_strategies(path: str | Path, minutes: float = 5.0, out: str | Path | Non
         x = cached_features(backbone, images, progress=True)[0].numpy()
         if not folds:
             folds = list(StratifiedGroupKFold(min(5, per_class), shuffle=True, random_state=seed).split(x, y, groups))
-        logits, inner, Cs, heads = _nested_cv(x, y, folds, data.classes)
+        logits, inner, Cs, heads = _nested_cv(x, y, folds, data.classes, groups)
         arms.append(Arm(name, arch, logits.argmax(1) == y, logits, inner, Cs, heads, gflops, ms,
                         sum(p.numel() for p in backbone.parameters()) * 4 / 2**20, time.perf_counter() - arm_start))
     best, pick, comparisons = choose(arms, margin)
