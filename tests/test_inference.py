@@ -72,6 +72,16 @@ def test_a_pil_image_is_read_as_its_file_is(saved, tmp_path):
     assert seen == [(40, 50), (40, 50)], "the file and the PIL image are both turned upright"
 
 
+def test_the_saved_file_is_readable_as_any_file_the_user_writes(saved):
+    """safetensors creates its files 0600; one handed over (a web server, a shared folder) must be readable."""
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(saved[2]).st_mode) == 0o666 & ~umask
+
+
 def test_a_folder_and_a_list_give_one_prediction_per_image(saved, folder):
     predictor = tl.load_predictor(saved[2])
     found = predictor.predict(folder)

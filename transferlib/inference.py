@@ -96,6 +96,9 @@ def save_for_inference(path: str | Path, model: Classifier, classes: Sequence[st
     tmp = path.with_name(path.name + ".tmp")
     try:
         save_file(state, tmp, metadata={"format": INFERENCE_FORMAT, "transferlib": json.dumps(config)})
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # safetensors writes 0600; a file to hand over, read as any file is
         os.replace(tmp, path)  # never leave half a file behind
     finally:
         tmp.unlink(missing_ok=True)
