@@ -215,11 +215,11 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
                          f"training labels (val=None); got shape {np.shape(groups)}"
                          f"{' and a val pair' if val is not None else ''}.")
     if val is None:
-        per_class = [len(set(np.asarray(groups)[ty == c])) if groups is not None else int((ty == c).sum())
-                     for c in np.unique(ty)]
+        labels, groups = np.unique(ty), None if groups is None else np.asarray(groups)
+        per_class = [int((ty == c).sum()) if groups is None else len(set(groups[ty == c])) for c in labels]
         folds = min(5, min(per_class))
         if folds < 2:
-            few = ", ".join(f"{c} has {n}" for c, n in zip(np.unique(ty), per_class) if n < 2)
+            few = ", ".join(f"{c} has {n}" for c, n in zip(labels, per_class) if n < 2)
             raise ValueError("fit_probe(val=None) chooses C by cross-validation inside the training labels and "
                              f"needs at least 2 of every class{' in separate groups' * (groups is not None)} "
                              f"(class {few}): add items of that class, or pass val=(features, labels).")
