@@ -1,5 +1,6 @@
-"""Bench: a probe fitted with scikit-learn's BLAS threads free (what ``tl.fit_probe`` does today),
-against one BLAS thread, right after the frozen network has computed the features.
+"""Bench: a probe fitted with scikit-learn's BLAS threads free, against one BLAS thread (what
+``tl.fit_probe`` does, ``tl.probing.one_blas_thread``), right after the frozen network has computed
+the features.
 
     python bench/probe_threads.py [--per-class 100]
 
@@ -9,11 +10,11 @@ PyTorch's OpenMP threads keep spinning after a forward pass and compete with BLA
 cores; one BLAS thread avoids the fight. Prints both times, the ratio and whether the two fits chose
 the same C with the same scores. Target: the same choice; faster on a machine with few cores.
 
-Not yet in the library, though it is 7-18x faster here. It was backed out when lesson 1's probe at
-features.16 chose C 0.1 instead of 10 in CI (validation 0.916 against 0.918), but the next CI, on
-the library without it, flipped the same C the same way: the machine, not the thread count, moved
-that near tie, and nbval now masks every number in a cell tagged nbval-numbers. It lands with one
-full CI run of every lesson that fits probes (1 to 7).
+In the library since 2026-12-06 (``tl.probing.one_blas_thread``), at 7-18x here. A first attempt
+was backed out when lesson 1's probe at features.16 chose C 0.1 instead of 10 in CI (validation
+0.916 against 0.918), but the next CI, on the library without it, flipped the same C the same way:
+the machine, not the thread count, moved that near tie, and nbval masks every number in a cell
+tagged nbval-numbers. It landed with a full CI run of every lesson that fits probes.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import os
 import tempfile
 import time
 
+import contextlib
+from unittest import mock
+
 import torch
-from threadpoolctl import threadpool_limits
 
 import transferlib as tl
 
@@ -46,12 +49,12 @@ def main() -> None:
         train = (x[pick], y[pick])
         model.backbone(torch.zeros(8, 3, 96, 96))            # PyTorch's threads were just busy, as in a lesson
         start = time.perf_counter()
-        free = tl.fit_probe(train)                             # BLAS threads free: the library as it is
+        with mock.patch.object(tl.probing, "one_blas_thread", contextlib.nullcontext):
+            free = tl.fit_probe(train)                         # BLAS threads free: the library before
         t_free = time.perf_counter() - start
         model.backbone(torch.zeros(8, 3, 96, 96))
         start = time.perf_counter()
-        with threadpool_limits(1, user_api="blas"):
-            one = tl.fit_probe(train)
+        one = tl.fit_probe(train)                              # one BLAS thread: the library now
         t_one = time.perf_counter() - start
         same = free.C == one.C and free.val_scores == one.val_scores
         print(f"{k:4} per class: BLAS threads free {t_free:6.2f} s, one BLAS thread {t_one:5.2f} s "

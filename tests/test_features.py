@@ -190,6 +190,34 @@ def test_a_few_shot_probe_chooses_C_inside_its_own_labels():
         tl.fit_probe((x[:4], np.array([0, 1, 2, 2])))
 
 
+def test_every_probe_fits_with_one_blas_thread(monkeypatch):
+    """Both ways of choosing C, and a fixed C, fit under one BLAS thread (bench/probe_threads.py: after a
+    forward pass PyTorch's threads and BLAS's fight for the cores); outside the fits BLAS is left alone."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+
+    def recording(fit):
+        def wrapper(self, *args, **kwargs):
+            seen.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+            return fit(self, *args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(LogisticRegressionCV, "fit", recording(LogisticRegressionCV.fit))
+    monkeypatch.setattr(LogisticRegression, "fit", recording(LogisticRegression.fit))
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 10)
+    x = rng.normal(size=(20, 4)) + y[:, None]
+    with threadpool_limits(2, "blas"):                 # as if BLAS had both cores
+        tl.fit_probe((x, y), Cs=(0.1, 1.0))
+        tl.fit_probe((x[::2], y[::2]), (x[1::2], y[1::2]), Cs=(0.1, 1.0))
+        tl.logistic_probe(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x), torch.from_numpy(y))
+        after = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+    assert len(seen) >= 3 and all(threads == {1} for threads in seen), seen
+    assert after == {2} or not after, after            # the limit ends with the fit
+
+
 def test_groups_keep_copies_in_one_inner_fold():
     """Noise features, one label per group of 4 near-copies: without groups the inner folds score a
     C on copies of what it trained on and see far above chance; with them, about chance."""

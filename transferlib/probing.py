@@ -129,6 +129,19 @@ def _check_pair(pair: Any, name: str, classes: int = 2) -> tuple[np.ndarray, np.
     return x, y
 
 
+def one_blas_thread() -> Any:
+    """A context in which scikit-learn's solver uses one BLAS thread. After a forward pass PyTorch's
+    OpenMP threads keep spinning for a while and fight BLAS's threads for the cores: on 2 cores a
+    probe fitted right after feature extraction took 7 to 18 times longer with BLAS's threads free
+    (bench/probe_threads.py), for the same ``C`` and scores.
+
+    >>> with one_blas_thread(): LogisticRegression().fit(x, y)
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, "blas")
+
+
 def logistic_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
                    test_labels: torch.Tensor, C: float = 1.0, max_iter: int = 2000) -> tuple[float, Any]:
     """Standardise, then scikit-learn's multinomial logistic regression at a fixed ``C``. Returns
@@ -142,7 +155,8 @@ def logistic_probe(train_features: torch.Tensor, train_labels: torch.Tensor, tes
 
     x, y = _check_pair((train_features, train_labels), "train")
     tx, ty = _check_pair((test_features, test_labels), "test", classes=1)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter)).fit(x, y)
+    with one_blas_thread():
+        probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter)).fit(x, y)
     return float(probe.score(tx, ty)), probe
 
 
@@ -228,7 +242,8 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
             list(StratifiedGroupKFold(folds, shuffle=True, random_state=0).split(tx, ty, groups))
         search = LogisticRegressionCV(Cs=list(Cs), l1_ratios=(0.0,), cv=inner,
                                       scoring="accuracy", max_iter=max_iter, use_legacy_attributes=False)
-        search.fit(scaler.transform(tx), ty)          # refit=True: the best C, refitted on every training label
+        with one_blas_thread():
+            search.fit(scaler.transform(tx), ty)      # refit=True: the best C, refitted on every training label
         pipeline = Pipeline([("standardscaler", scaler), ("logisticregression", search)])
         scores = {float(c): float(v) for c, v in zip(Cs, search.scores_.mean(axis=0)[0])}  # the folds' mean
         return Probe(pipeline, float(search.C_), scores)
@@ -243,7 +258,8 @@ def fit_probe(train: tuple[Any, Any], val: tuple[Any, Any] | None = None, Cs: Se
     folds = PredefinedSplit(np.r_[np.full(len(ty), -1), np.zeros(len(vy), int)])  # train on train, score on val
     search = LogisticRegressionCV(Cs=list(Cs), l1_ratios=(0.0,), cv=folds, refit=False, scoring="accuracy",
                                   max_iter=max_iter, use_legacy_attributes=False)
-    search.fit(scaler.transform(np.concatenate([tx, vx])), np.concatenate([ty, vy]))
+    with one_blas_thread():
+        search.fit(scaler.transform(np.concatenate([tx, vx])), np.concatenate([ty, vy]))
     pipeline = Pipeline([("standardscaler", scaler), ("logisticregression", search)])
     scores = {float(c): float(v) for c, v in zip(Cs, search.scores_.ravel())}  # one fold, one l1 ratio
     return Probe(pipeline, float(search.C_), scores)

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 
 from . import stats
 from .calibration import conformal_threshold, ece, fit_temperature, prediction_sets
@@ -125,19 +124,18 @@ def _nested_cv(x: np.ndarray, y: np.ndarray, folds: list, classes: list[str], gr
     """Out-of-fold logits, and each outer fold's inner score, C and probe (``fit_probe`` chooses C inside,
     with twins in one inner fold too)."""
     logits, inner, Cs, heads = np.zeros((len(y), len(classes))), [], [], []
-    with threadpool_limits(1, "blas"):  # BLAS threads fight PyTorch's after a forward pass (bench/probe_threads.py)
-        for n, (train, test) in enumerate(folds, start=1):
-            try:
-                probe = fit_probe((x[train], y[train]), groups=groups[train])
-            except ValueError:
-                few = [c for i, c in enumerate(classes) if len(set(groups[train][y[train] == i])) < 2]
-                raise ValueError(f"Outer fold {n}'s training photos hold fewer than 2 of {', '.join(few)} once copies "
-                                 "and twins are kept together: add photos of that class.") from None
-            w, b = _linear(probe, len(classes))
-            logits[test] = x[test] @ w.T + b
-            inner.append(probe.val_scores[probe.C])
-            Cs.append(probe.C)
-            heads.append((w, b))
+    for n, (train, test) in enumerate(folds, start=1):
+        try:
+            probe = fit_probe((x[train], y[train]), groups=groups[train])
+        except ValueError:
+            few = [c for i, c in enumerate(classes) if len(set(groups[train][y[train] == i])) < 2]
+            raise ValueError(f"Outer fold {n}'s training photos hold fewer than 2 of {', '.join(few)} once copies "
+                             "and twins are kept together: add photos of that class.") from None
+        w, b = _linear(probe, len(classes))
+        logits[test] = x[test] @ w.T + b
+        inner.append(probe.val_scores[probe.C])
+        Cs.append(probe.C)
+        heads.append((w, b))
     return logits, np.array(inner), Cs, heads
 
 
