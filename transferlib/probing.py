@@ -130,13 +130,8 @@ def _check_pair(pair: Any, name: str, classes: int = 2) -> tuple[np.ndarray, np.
 
 
 def one_blas_thread() -> Any:
-    """A context in which scikit-learn's solver uses one BLAS thread. After a forward pass PyTorch's
-    OpenMP threads keep spinning for a while and fight BLAS's threads for the cores: on 2 cores a
-    probe fitted right after feature extraction took 7 to 18 times longer with BLAS's threads free
-    (bench/probe_threads.py), for the same ``C`` and scores.
-
-    >>> with one_blas_thread(): LogisticRegression().fit(x, y)
-    """
+    """One BLAS thread for the solver: after a forward pass PyTorch's threads fight BLAS's for the cores
+    (bench/probe_threads.py: 4.5-14x faster on 2 cores, the same C). ``with one_blas_thread(): lr.fit(x, y)``"""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(1, "blas")
