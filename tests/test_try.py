@@ -59,6 +59,8 @@ def test_the_summary_reads_every_number_with_its_interval(report):
     assert {name for name, *_ in rows} == set(tryout.STRATEGIES), text
     assert all(float(low) <= float(v) <= float(high) for _, v, low, high in rows)
     assert re.search(r"^Pick: (MobileNetV2|EfficientNet-Lite0), frozen \+ probe", text, re.M)
+    assert "over 5 splits into folds (seeds 0 to 4)" in text and text.count("split by split: ") == 2
+    assert all(arm.correct.shape == (5, 19) and arm.inner.shape == (5, len(set(report.fold))) for arm in report.arms)
     assert re.search(r"90% prediction sets: coverage \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", text)
     assert max(len(line) for line in text.splitlines() if not line.startswith("Wrote ")) <= 88
 
@@ -132,6 +134,10 @@ def _check_the_saved_model(result, folder):
     mean = np.mean([x @ w.T + b for w, b in result.pick.heads], 0)
     expected = torch.softmax(torch.from_numpy(mean) / predictor.temperature, 1)
     assert torch.allclose(predictor.probabilities([p for p, _ in data.samples])[1].double(), expected, atol=1e-4)
+    for s in range(1, len(result.pick.correct)):     # each other split: the nested CV on folds of seed + s
+        folds = tryout._folds(y, groups, len(set(result.fold)), result.seed + s)
+        logits = tryout._nested_cv(x, y, folds, predictor.classes, groups)[0]
+        assert np.array_equal(result.pick.correct[s], logits.argmax(1) == y), f"split {s} is not seed {s}'s folds"
 
 
 def test_the_saved_model_is_the_fold_probes_averaged(report, folder):
@@ -145,6 +151,7 @@ def test_two_classes_and_a_short_budget(tmp_path):
     assert [a.name for a in result.arms] == [next(iter(tryout.STRATEGIES))]
     (name, why), = result.skipped.items()
     assert "needs about" in why and "left" in why and f"not run: {name}" in str(result)
+    assert len(result.arms[0].correct) == 1 and "1 of the 5 splits into folds asked for" in str(result)
     _check_the_saved_model(result, folder)
 
 
@@ -188,6 +195,12 @@ def test_bad_folders_are_refused_with_what_to_do(tmp_path, make, message):
     make(tmp_path)
     with pytest.raises((ValueError, FileNotFoundError), match=re.escape(message)):
         tl.try_strategies(tmp_path)
+
+
+@pytest.mark.parametrize("splits", [0, 1.5, True, "3"])
+def test_splits_must_be_a_whole_number_from_one(folder, splits):
+    with pytest.raises(ValueError, match="splits="):
+        tl.try_strategies(folder, splits=splits)
 
 
 def arm(name, correct, gflops):

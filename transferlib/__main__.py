@@ -23,12 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
     run.add_argument("--margin", type=float, default=0.03,
                      help="accuracy you would give up for a cheaper model, declared now (default 0.03)")
+    run.add_argument("--splits", type=int, default=5,
+                     help="splits into folds that test every photo, as time allows (default 5)")
     args = parser.parse_args(argv)
     from .tryout import try_strategies
 
     try:
         report = try_strategies(args.path, minutes=args.minutes, out=args.out, device=args.device,
-                                margin=args.margin)
+                                margin=args.margin, splits=args.splits)
     except (ValueError, FileNotFoundError) as err:
         print(f"python -m transferlib try: {err}", file=sys.stderr)
         return 2

@@ -56,7 +56,7 @@ def reading(report: TryReport, arm: Arm) -> str:
         disagree = float((arm.correct != report.best.correct).mean())
         if c.difference:     # the photos a true gap of this size would need, with these disagreements
             need = stats.items_needed(abs(c.difference), disagree)
-            line += f"; a gap this size would need about {need} photos in all to show (you have {len(arm.correct)})"
+            line += f"; a gap this size would need about {need} photos in all to show (you have {len(report.data)})"
         else:
             line += f"; this test could detect {c.detectable:.3f} or more"
     return line
@@ -67,6 +67,11 @@ def _said(groups: list[list[int]], targets: list[int], unit: str = "group") -> s
         return "none"
     across = sum(len({targets[i] for i in g}) > 1 for g in groups)
     return f"{sum(map(len, groups))} photos in {len(groups)} {unit}{'s' * (len(groups) > 1)}, {across} across classes"
+
+
+def _splits(report: TryReport) -> str:
+    n = len(report.best.correct)
+    return f", over {n} splits into folds (seeds {report.seed} to {report.seed + n - 1})" if n > 1 else ""
 
 
 def _wrap(text: str, indent: str) -> list[str]:
@@ -87,14 +92,16 @@ def summary(report: TryReport) -> str:
              *_wrap(f"labels to check by eye: the {len(report.doubtful)} a held-out model believes least are "
                     f"listed in report.html; cleanlab's filter flags {len(report.flagged)} (candidates: a hard photo "
                     "can be flagged, a wrong label missed)", "  "),
-             f"Strategies, by nested {len(set(report.fold))}-fold cross-validation: each photo tested once, by a",
-             "model that saw none of the duplicates the audit found of it; C chosen inside each",
-             "training fold",
+             *_wrap(f"Strategies, by nested {len(set(report.fold))}-fold cross-validation{_splits(report)}: each "
+                    "photo tested once per split, by a model that saw none of the duplicates the audit found "
+                    "of it; C chosen inside each training fold", ""),
              f"  {'strategy':36}{'accuracy [95% interval]':24}{'GFLOPs':>7}{'ms':>6}{'MB':>6}"]
     for arm in report.arms:
         a = arm.accuracy
         lines.append(f"  {arm.name:36}{a.value:.3f} [{a.low:.3f}, {a.high:.3f}]    {arm.gflops:7.2f}"
                      f"{arm.ms_per_image:6.0f}{arm.megabytes:6.1f}")
+        if len(arm.correct) > 1:
+            lines.append(f"    split by split: {', '.join(f'{row.mean():.3f}' for row in arm.correct)}")
         lines += _wrap(reading(report, arm), "    ")
     lines += [line for name, why in report.skipped.items() for line in _wrap(f"not run: {name}: {why}", "  ")]
     rule = "the highest accuracy" if report.pick is report.best else \
@@ -177,7 +184,7 @@ def _per_class(report: TryReport) -> list[list[str]]:
     y = np.array(report.data.targets)
     rows = [["class", "photos", "recall (out of fold) [95% interval]"]]
     for i, c in enumerate(report.data.classes):
-        r = stats.accuracy(report.pick.correct[y == i])
+        r = stats.accuracy(report.pick.correct[:, y == i])
         rows.append([c, str(int((y == i).sum())), f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}]"])
     return rows
 
@@ -240,8 +247,8 @@ def model_card(report: TryReport) -> str:
         f"cleanlab's filter flags for a look: {len(report.flagged)} (candidates, not checked by a person: a hard "
         "photo can be flagged and a wrong label missed).", "",
         "## Accuracy", f"- {a.value:.3f}, 95% interval [{a.low:.3f}, {a.high:.3f}], nested "
-        f"{len(set(report.fold))}-fold cross-validation: each photo tested once, by a model that saw none of its "
-        "duplicates the audit found.",
+        f"{len(set(report.fold))}-fold cross-validation{_splits(report)}: each photo tested once per split, by a "
+        "model that saw none of its duplicates the audit found.",
         f"- This strategy was picked from {len(report.arms)} tried ({', '.join(_short(a.name) for a in report.arms)}, "
         "frozen features and a probe; fine-tuning, earlier blocks and augmentation were not tried) on these same "
         "photos. With the choice nested too: "
@@ -257,8 +264,9 @@ def model_card(report: TryReport) -> str:
         "- Photos from other cameras, places, seasons or sources than these; classes not listed above; anything "
         "changed on purpose to fool the model.", "",
         "## Limits of the evidence", f"- {n} photos: the intervals above are that wide for that reason.",
-        "- The photos were treated as independent, and the intervals come from one split into folds: photos of "
-        "one scene or one animal, and another split, would widen them.", ""]
+        "- The photos were treated as independent: photos of one scene or one animal would widen the intervals. "
+        + (f"They cover {len(pick.correct)} splits into folds; other splits could still move them." if
+           len(pick.correct) > 1 else "They come from one split into folds; another split would widen them."), ""]
     return "\n".join("\n".join(textwrap.wrap(line, 88, subsequent_indent="  ")) if line.startswith("- ") else line
                      for line in lines)
 

@@ -7,8 +7,9 @@ course's protocol, pick honestly, and hand over the pick (:mod:`handover` writes
 
 A few hundred photos leave no test set to spare: each is tested once by nested cross-validation
 (the outer folds test; inside each outer training fold ``fit_probe`` chooses ``C``), with copies and
-near twins in one fold. The strategies are compared paired on the same photos; the pick is the
-cheapest shown non-inferior to the best within a margin declared first. Lesson 8 does it by hand.
+near twins in one fold, once per split into folds (``splits``: the intervals cover the split too).
+Strategies are compared paired on the same photos and splits; the pick is the cheapest shown
+non-inferior to the best within a margin declared first. Lesson 8 does it by hand.
 """
 
 from __future__ import annotations
@@ -39,22 +40,22 @@ DOUBTFUL = 12      # photos listed to check by eye: the lowest label quality (cl
 
 @dataclass
 class Arm:
-    """One strategy, tested by nested cross-validation: every photo's correctness and out-of-fold logits."""
+    """One strategy by nested cross-validation: correctness per split and photo; the first split's probes."""
 
     name: str
     arch: str
-    correct: np.ndarray           # one bool per photo, from the outer fold that held it out
-    logits: np.ndarray            # photos x classes, out of fold
-    inner: np.ndarray             # each outer fold's inner cross-validation score at the C it chose
-    Cs: list[float]               # the C each outer fold chose
-    heads: list[tuple[np.ndarray, np.ndarray]]  # each outer fold's probe as one linear layer (W, b) on the features
+    correct: np.ndarray           # splits x photos: True where the outer fold that held the photo out got it right
+    logits: np.ndarray            # photos x classes, out of fold (the first split)
+    inner: np.ndarray             # splits x outer folds: the inner cross-validation score at the C each fold chose
+    Cs: list[float]               # the C each outer fold of the first split chose
+    heads: list[tuple[np.ndarray, np.ndarray]]  # those folds' probes, each as one linear layer (W, b) on the features
     gflops: float                 # per photo, counted (torch.utils.flop_counter): the cost the pick ranks by
     ms_per_image: float           # reading, preprocessing and the network, per photo at batch 16, this machine
     megabytes: float              # the network's weights, float32
-    seconds: float                # features and the nested cross-validation, this run
+    seconds: float                # features and the nested cross-validations, this run
 
     @property
-    def accuracy(self) -> stats.Estimate:      # over photos, Wilson's interval
+    def accuracy(self) -> stats.Estimate:      # over photos (Wilson's interval), and splits where there are several
         return stats.accuracy(self.correct)
 
 
@@ -67,7 +68,7 @@ class TryReport:
     unreadable: list[str]                # files with an image's name that PIL cannot decode
     duplicates: list[list[int]]          # groups of identical files
     near: list[tuple[int, int, int]]     # pairs of near twins, with their hashes' distance in bits
-    fold: np.ndarray                     # the outer fold that tested each photo
+    fold: np.ndarray                     # the outer fold that tested each photo, in the first split
     arms: list[Arm]
     skipped: dict[str, str]              # strategy -> why it did not run
     comparisons: dict[str, stats.Comparison]  # arm name -> the arm against the best
@@ -88,6 +89,7 @@ class TryReport:
     budget: float
     notes: list[str] = field(default_factory=list)
     near_bits: int = NEAR
+    seed: int = 0                        # the first split's; the others take seed + 1, seed + 2...
     final: tuple[Any, Any] | None = None  # (the model handed over: the pick's fold probes averaged, its weights)
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -139,6 +141,12 @@ def _nested_cv(x: np.ndarray, y: np.ndarray, folds: list, classes: list[str], gr
     return logits, np.array(inner), Cs, heads
 
 
+def _folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list:
+    """``k`` outer folds, stratified, each group (a photo, its copies and near twins) in one fold."""
+    from sklearn.model_selection import StratifiedGroupKFold
+    return list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(y, y, groups))
+
+
 def choose(arms: list[Arm], margin: float) -> tuple[Arm, Arm, dict[str, stats.Comparison]]:
     """(the best, the pick, each other arm against the best): the best accuracy, a tie going to the cheaper;
     the pick is the cheapest arm that is the best or shown non-inferior to it within ``margin``."""
@@ -151,24 +159,27 @@ def choose(arms: list[Arm], margin: float) -> tuple[Arm, Arm, dict[str, stats.Co
 
 
 def try_strategies(path: str | Path, minutes: float = 5.0, out: str | Path | None = None, device: str = "cpu",
-                   margin: float = 0.03, coverage: float = 0.9, seed: int = 0) -> TryReport:
+                   margin: float = 0.03, coverage: float = 0.9, seed: int = 0, splits: int = 5) -> TryReport:
     """Audit a folder of photos, try each strategy that fits in ``minutes``, pick, and (with ``out``)
     write ``model.safetensors``, ``report.html``, ``MODEL_CARD.md``, ``prediction_sets.json`` and ``app.py``.
 
     ``margin``: how much accuracy you would give up for a cheaper model, declared before the run.
     ``coverage``: the prediction sets' target (0.9: the true class is in the set 9 times in 10).
+    ``splits``: how many splits into folds (seeds ``seed``, ``seed + 1``...) test every photo, as
+    time allows; the intervals and verdicts cover the photos and the splits.
 
     >>> report = try_strategies("my_photos", minutes=5, out="my_model"); report.pick.name
     """
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
-    from sklearn.model_selection import StratifiedGroupKFold
 
     start = time.perf_counter()
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0:
         raise ValueError(f"minutes={minutes!r}: give the time you can wait, a positive number (5 is the default).")
     if not 0 < margin < 1 or not 0 < coverage < 1:
         raise ValueError(f"margin={margin!r} and coverage={coverage!r} are fractions: 0.03 is 3 points, 0.9 is 90%.")
+    if isinstance(splits, bool) or not isinstance(splits, int) or splits < 1:
+        raise ValueError(f"splits={splits!r}: give how many splits into folds to test on, a whole number >= 1 (5).")
     if Path(path).suffix.lower() in {".csv", ".tsv", ".txt"}:
         raise ValueError(f"{path}: try_strategies reads a folder of photos, one sub-folder per class; texts in a "
                          "CSV are not supported yet. Use lessons 4 and 6 (tl.load_text_csv) for texts.")
@@ -187,7 +198,7 @@ def try_strategies(path: str | Path, minutes: float = 5.0, out: str | Path | Non
                          "every photo once while choosing inside the rest needs at least 3: add photos.")
     per_class = min(distinct.values())
     budget, where = 60.0 * minutes, pick_device(device)
-    arms, skipped, folds = [], {}, []
+    arms, skipped, folds, features, cv_seconds = [], {}, [], {}, 0.0
     for name, arch in STRATEGIES.items():
         model, weights = build_classifier(arch, len(data.classes))
         backbone = model.backbone.eval().to(where)
@@ -200,16 +211,39 @@ def try_strategies(path: str | Path, minutes: float = 5.0, out: str | Path | Non
             continue
         if need > left:                # the first strategy runs anyway: without it there is nothing to report
             notes.append(f"{name} alone needs about {need:.0f} s, more than the {budget:.0f} s asked for")
-        x = cached_features(backbone, images, progress=True)[0].numpy()
-        if not folds:
-            folds = list(StratifiedGroupKFold(min(5, per_class), shuffle=True, random_state=seed).split(x, y, groups))
-        logits, inner, Cs, heads = _nested_cv(x, y, folds, data.classes, groups)
-        arms.append(Arm(name, arch, logits.argmax(1) == y, logits, inner, Cs, heads, gflops, ms,
+        features[name] = x = cached_features(backbone, images, progress=True)[0].numpy()
+        folds = folds or [_folds(y, groups, min(5, per_class), seed)]
+        cv_start = time.perf_counter()
+        logits, inner, Cs, heads = _nested_cv(x, y, folds[0], data.classes, groups)
+        cv_seconds += time.perf_counter() - cv_start
+        arms.append(Arm(name, arch, (logits.argmax(1) == y)[None], logits, inner[None], Cs, heads, gflops, ms,
                         sum(p.numel() for p in backbone.parameters()) * 4 / 2**20, time.perf_counter() - arm_start))
+    for s in range(1, splits):          # other splits into folds: the intervals then cover the split too
+        need, left = 1.5 * cv_seconds + 1.0, budget - (time.perf_counter() - start)
+        if need > left:
+            notes.append(f"{s} of the {splits} splits into folds asked for: another needs about {need:.0f} s, "
+                         f"{max(left, 0):.0f} s were left")
+            break
+        split, runs = _folds(y, groups, len(folds[0]), seed + s), []
+        try:
+            for arm in arms:
+                t = time.perf_counter()
+                logits, inner = _nested_cv(features[arm.name], y, split, data.classes, groups)[:2]
+                runs.append((logits.argmax(1) == y, inner, time.perf_counter() - t))
+        except ValueError as err:   # this split left a class too few photos in a training fold
+            notes.append(f"{s} of the {splits} splits into folds asked for: with seed {seed + s}, {err}")
+            break
+        folds.append(split)
+        for arm, (right, inner, seconds) in zip(arms, runs):
+            arm.correct, arm.inner = np.vstack([arm.correct, right]), np.vstack([arm.inner, inner])
+            arm.seconds += seconds
     best, pick, comparisons = choose(arms, margin)
-    chosen, fold = np.zeros(len(y), bool), np.zeros(len(y), int)   # the choice nested too: each outer fold
-    for n, (_, test) in enumerate(folds):                               # picks by its inner score
-        chosen[test], fold[test] = max(arms, key=lambda a: (a.inner[n], -a.gflops)).correct[test], n
+    chosen, fold = np.zeros_like(best.correct), np.zeros(len(y), int)  # the choice nested too: each outer
+    for s, split in enumerate(folds):                                   # fold picks by its inner score
+        for n, (_, test) in enumerate(split):
+            chosen[s, test] = max(arms, key=lambda a: (a.inner[s, n], -a.gflops)).correct[s, test]
+    for n, (_, test) in enumerate(folds[0]):
+        fold[test] = n
     cal = _calibrate(pick.logits, y, coverage, seed)
     notes += [cal["note"]] if cal["note"] else []
     flagged = find_label_issues(y, cal["held_probs"], return_indices_ranked_by="self_confidence")
@@ -221,7 +255,7 @@ def try_strategies(path: str | Path, minutes: float = 5.0, out: str | Path | Non
                        temperature=cal["temperature"], calibration=ece(cal["held_probs"], y), coverage=coverage,
                        threshold=cal["threshold"], covered=cal["covered"], set_size=cal["set_size"],
                        held_probs=cal["held_probs"], seconds=time.perf_counter() - start,
-                       budget=budget, notes=notes, final=(model, weights))
+                       budget=budget, notes=notes, final=(model, weights), seed=seed)
     if out is not None:               # the files are written after the clock stops: not counted
         from .handover import write
 
