@@ -244,7 +244,7 @@ def try_strategies(path: str | Path, minutes: float = 5.0, out: str | Path | Non
             chosen[s, test] = max(arms, key=lambda a: (a.inner[s, n], -a.gflops)).correct[s, test]
     for n, (_, test) in enumerate(folds[0]):
         fold[test] = n
-    cal = _calibrate(pick.logits, y, coverage, seed)
+    cal = _calibrate(pick.logits, y, groups, coverage, seed)
     notes += [cal["note"]] if cal["note"] else []
     flagged = find_label_issues(y, cal["held_probs"], return_indices_ranked_by="self_confidence")
     model, weights = _final_model(pick, len(data.classes))
@@ -270,12 +270,12 @@ def _temperature(logits: np.ndarray, y: np.ndarray) -> tuple[float, str]:
         return 1.0, f"temperature not fitted ({str(err).split(':')[0]}); 1.0 kept"
 
 
-def _calibrate(logits: np.ndarray, y: np.ndarray, coverage: float, seed: int) -> dict[str, Any]:
+def _calibrate(logits: np.ndarray, y: np.ndarray, groups: np.ndarray, coverage: float, seed: int) -> dict[str, Any]:
     """Temperature and conformal threshold from every photo (what the saved model uses), and what they
-    are worth measured on held-out photos: each half of the photos is calibrated on the other half."""
+    are worth measured on held-out photos: each half (twins in one) is calibrated on the other half."""
     def softmax(z: np.ndarray, t: float) -> np.ndarray:
         return torch.softmax(torch.from_numpy(z / t), 1).numpy()
-    halves = np.random.default_rng(seed).permutation(len(y)) % 2 == 0
+    halves = np.isin(groups, np.random.default_rng(seed).permutation(np.unique(groups))[::2])  # twins together
     covered, held_probs, sizes = np.zeros(len(y), bool), np.zeros_like(logits), np.zeros(len(y))
     for fit_on in (halves, ~halves):
         held, t = ~fit_on, _temperature(logits[fit_on], y[fit_on])[0]
