@@ -243,7 +243,8 @@ def model_card(report: TryReport) -> str:
         "gets one of these labels, also a photo of none of them.", "",
         "## Data", f"- {n} readable photos: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()) +
         f"; {len(report.unreadable)} unreadable files left out.",
-        f"- Identical files: {sum(map(len, report.duplicates))}; near-twin pairs: {len(report.near)}; labels "
+        f"- Identical files: {_said(report.duplicates, report.data.targets)} (a copy across classes carries a "
+        f"wrong label into training); near-twin pairs: {len(report.near)}; labels "
         f"cleanlab's filter flags for a look: {len(report.flagged)} (candidates, not checked by a person: a hard "
         "photo can be flagged and a wrong label missed).", "",
         "## Accuracy", f"- {a.value:.3f}, 95% interval [{a.low:.3f}, {a.high:.3f}], nested "
