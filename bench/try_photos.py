@@ -22,22 +22,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=5.0)
-    args = ap.parse_args()
+def run_try(data: Path, minutes: float) -> None:
+    """``python -m transferlib try DATA`` in a fresh process with an empty cache; its summary, then its
+    wall time and peak memory against the budget."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "TRANSFERLIB_CACHE": tmp, "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1"}
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "transferlib", "try", str(ROOT / "datasets" / "tuxpaint_photos"),
-                               "--minutes", str(args.minutes), "--out", str(Path(tmp) / "out")], env=env, text=True,
+        done = subprocess.run([sys.executable, "-m", "transferlib", "try", str(data), "--minutes", str(minutes),
+                               "--out", str(Path(tmp) / "out")], env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux -> GiB
     print(done.stdout)
-    print(f"exit code {done.returncode}; {seconds:.0f} s wall of {60 * args.minutes:.0f} s asked "
-          f"({seconds / (60 * args.minutes):.2f} of the budget); peak memory {peak:.2f} GiB of 2 "
+    print(f"exit code {done.returncode}; {seconds:.0f} s wall of {60 * minutes:.0f} s asked "
+          f"({seconds / (60 * minutes):.2f} of the budget); peak memory {peak:.2f} GiB of 2 "
           f"({peak / 2:.2f} of the budget)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=5.0)
+    run_try(ROOT / "datasets" / "tuxpaint_photos", ap.parse_args().minutes)
 
 
 if __name__ == "__main__":

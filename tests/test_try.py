@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import transferlib as tl
-from transferlib import audit, demo, tryout
+from transferlib import audit, demo, nested, tryphotos
 from transferlib.__main__ import main
 from transferlib.transforms import open_rgb
 
@@ -56,7 +56,7 @@ def test_the_summary_reads_every_number_with_its_interval(report):
     assert "19 photos in 3 classes" in text and "unreadable: flower/IMG_0002.jpg" in text
     assert "identical files: 2 photos in 1 group, 1 across classes" in text    # the bird filed under fruit
     rows = re.findall(r"^  (\S.*?probe)\s+(0\.\d{3}|1\.000) \[(\d\.\d{3}), (\d\.\d{3})\]", text, re.M)
-    assert {name for name, *_ in rows} == set(tryout.STRATEGIES), text
+    assert {name for name, *_ in rows} == set(tryphotos.STRATEGIES), text
     assert all(float(low) <= float(v) <= float(high) for _, v, low, high in rows)
     assert re.search(r"^Pick: (MobileNetV2|EfficientNet-Lite0), frozen \+ probe", text, re.M)
     assert "over 5 splits into folds (seeds 0 to 4)" in text and text.count("split by split: ") == 2
@@ -84,7 +84,7 @@ def test_the_files_load_offline_and_the_model_predicts(report, folder):
     assert re.search(r"## Accuracy\n- \d\.\d{3}, 95% interval \[\d\.\d{3}, \d\.\d{3}\]", card)
     assert "Expected calibration error on held-out photos" in card
     sets = json.loads((out / "prediction_sets.json").read_text())
-    assert sets["coverage"] == 0.9 and 0 < sets["threshold"] <= 1 and sets["photos"] == 19
+    assert sets["coverage"] == 0.9 and 0 < sets["threshold"] <= 1 and sets["items"] == 19 and sets["unit"] == "photo"
 
 
 def test_the_app_shows_the_saved_models_probabilities_and_its_prediction_set(report):
@@ -135,8 +135,8 @@ def _check_the_saved_model(result, folder):
     expected = torch.softmax(torch.from_numpy(mean) / predictor.temperature, 1)
     assert torch.allclose(predictor.probabilities([p for p, _ in data.samples])[1].double(), expected, atol=1e-4)
     for s in range(1, len(result.pick.correct)):     # each other split: the nested CV on folds of seed + s
-        folds = tryout._folds(y, groups, len(set(result.fold)), result.seed + s)
-        logits = tryout._nested_cv(x, y, folds, predictor.classes, groups)[0]
+        folds = nested.outer_folds(y, groups, len(set(result.fold)), result.seed + s)
+        logits = nested.nested_cv(x, y, folds, predictor.classes, groups)[0]
         assert np.array_equal(result.pick.correct[s], logits.argmax(1) == y), f"split {s} is not seed {s}'s folds"
 
 
@@ -148,7 +148,7 @@ def test_two_classes_and_a_short_budget(tmp_path):
     """Two classes (one logit row is zero), and a budget that leaves room for the first strategy only."""
     folder = make_folder(tmp_path / "two", ("bird", "flower"))
     result = tl.try_strategies(folder, minutes=0.01, out=tmp_path / "out")
-    assert [a.name for a in result.arms] == [next(iter(tryout.STRATEGIES))]
+    assert [a.name for a in result.arms] == [next(iter(tryphotos.STRATEGIES))]
     (name, why), = result.skipped.items()
     assert "needs about" in why and "left" in why and f"not run: {name}" in str(result)
     assert len(result.arms[0].correct) == 1 and "1 of the 5 splits into folds asked for" in str(result)
@@ -174,7 +174,7 @@ def test_the_command_line_runs_and_refuses_with_exit_code_2(folder, tmp_path, ca
     assert "Pick: MobileNetV2" in done.stdout and (tmp_path / "out" / "report.html").exists()
     (tmp_path / "texts.csv").write_text("text\nno labels here\n")
     assert main(["try", str(tmp_path / "texts.csv")]) == 2
-    assert "texts in a CSV are not supported yet" in capsys.readouterr().err
+    assert "has no column 'label'" in capsys.readouterr().err
     assert main(["try", str(folder), "--minutes", "0"]) == 2
     assert "minutes=0.0" in capsys.readouterr().err
 
@@ -183,13 +183,13 @@ def test_the_command_line_runs_and_refuses_with_exit_code_2(folder, tmp_path, ca
     (lambda root: None, "no images in class sub-folders"),
     (lambda root: make_folder(root, ["bird"]), "one class only"),
     (lambda root: [make_folder(root, ["bird", "fish"]), [p.unlink() for p in list((root / "fish").iterdir())[1:]]],
-     "'fish' has 1 readable image"),
+     "'fish' has 1 readable photo"),
     (lambda root: [make_folder(root, ["bird", "fish"], 3), (root / "fish" / "x.jpg").write_bytes(b""),
                    (root / "fish" / sorted(os.listdir(root / "fish"))[0]).unlink()],
-     "'fish' has 2 readable images"),
+     "'fish' has 2 readable photos"),
     (lambda root: [make_folder(root, ["bird", "fish"], 3),         # a copy over the second fish: 2 distinct
                    shutil.copy(photos_of("fish")[0], root / "fish" / photos_of("fish")[1].name)],
-     "'fish' has 2 distinct photos once identical files"),
+     "'fish' has 2 distinct photos once identical photos"),
 ])
 def test_bad_folders_are_refused_with_what_to_do(tmp_path, make, message):
     make(tmp_path)
@@ -204,19 +204,19 @@ def test_splits_must_be_a_whole_number_from_one(folder, splits):
 
 
 def arm(name, correct, gflops):
-    return tryout.Arm(name, "x", np.asarray(correct), np.zeros((len(correct), 2)), np.zeros(1), [1.0], [], gflops,
+    return nested.Arm(name, "x", np.asarray(correct), np.zeros((len(correct), 2)), np.zeros(1), [1.0], [], gflops,
                       1.0, 1.0, 1.0)
 
 
 def test_the_pick_is_the_cheapest_shown_non_inferior():
     base = np.random.default_rng(0).random(2000)
     big, small = base < 0.90, base < 0.895                   # 0.5 points apart on 2,000 photos
-    best, pick, _ = tryout.choose([arm("big", big, 4.0), arm("small", small, 0.6)], 0.03)
+    best, pick, _ = nested.choose([arm("big", big, 4.0), arm("small", small, 0.6)], 0.03)
     assert (best.name, pick.name) == ("big", "small")
     worse = (base < 0.85)[:60]                                  # a few points behind, on 60 photos
-    best, pick, comparisons = tryout.choose([arm("big", big[:60], 4.0), arm("small", worse, 0.6)], 0.03)
+    best, pick, comparisons = nested.choose([arm("big", big[:60], 4.0), arm("small", worse, 0.6)], 0.03)
     assert pick.name == "big" and comparisons["small"].verdict.startswith("can't")   # 60 photos: not shown
-    best, pick, _ = tryout.choose([arm("b", big, 2.0), arm("a", big.copy(), 1.0)], 0.03)
+    best, pick, _ = nested.choose([arm("b", big, 2.0), arm("a", big.copy(), 1.0)], 0.03)
     assert best.name == pick.name == "a"                      # a tie goes to the cheaper
 
 

@@ -22,7 +22,7 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
 - ``text``        tokenizer batches for BERT-family models
 - ``freezing``    blocks, freeze / unfreeze, the BatchNorm policy, ``summary``
 - ``heads``       a new classifier on a pretrained backbone
-- ``records``     ``History`` and ``Evaluation``
+- ``records``     ``History``, ``Evaluation`` and ``Prediction``
 - ``checkpoints`` checkpoint files and the best-weights copy
 - ``checks``      what ``fit`` and ``evaluate`` are given, checked before anything trains
 - ``training``    ``fit`` and ``evaluate``
@@ -38,12 +38,17 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
 - ``calibration`` reliability diagrams, the expected calibration error with its interval, temperature scaling,
                   split-conformal prediction sets
 - ``inference``   a trained classifier as one safetensors file; predictions on a path, a PIL image or a folder
+- ``textmodel``   a text classifier as one file (a frozen encoder's probes, or TF-IDF), and its predictor
 - ``plots``       curves, confusion matrices, image grids, filters, feature maps
 - ``widgets``     a freeze panel and a training panel for notebooks (imported when first used)
 - ``strategy``    how ImageNet-like your data is, and the measured grid's recommendation
-- ``audit``       a folder checked before it is trusted: unreadable files, identical files, near twins
-- ``tryout``      your own photos end to end: audit, strategies by nested cross-validation, an honest pick,
-                  calibration and prediction sets
+- ``audit``       data checked before it is trusted: unreadable files, identical items, near twins
+- ``nested``      strategies by nested cross-validation over splits into folds, an honest pick, calibration and
+                  prediction sets measured out of fold: the engine of ``try_strategies``
+- ``tryphotos``   a folder of photos through that engine: frozen ImageNet networks and probes
+- ``trytexts``    a CSV of texts through it: TF-IDF with logistic regression, and MiniLM with a probe
+- ``tryout``      ``try_strategies``: your own photos or texts end to end
+- ``modelcard``   the model card, and the words the report says its numbers in
 - ``handover``    what ``try_strategies`` found, written out: the model, a report, a model card, an app
 - ``demo``        that app: a local web page (Gradio) with the top classes and the prediction set
 - ``__main__``    ``python -m transferlib try PATH``
@@ -66,7 +71,7 @@ from .transforms import image_transform, preprocessing
 from .text import text_loader
 from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
 from .heads import Classifier, build_classifier, build_text_classifier, make_head, replace_head
-from .records import Evaluation, History
+from .records import Evaluation, History, Prediction
 from .checkpoints import load_checkpoint, save_checkpoint
 from .training import evaluate, fit, make_optimizer, param_groups
 from .recipes import gradual_unfreeze, lp_ft, lr_find
@@ -76,10 +81,11 @@ from .choosing import split_budget
 from . import intervals, stats
 from .calibration import (ECEComparison, Reliability, compare_ece, conformal_threshold, ece, fit_temperature,
                           prediction_sets, reliability)
-from .inference import Prediction, Predictor, load_predictor, predict, save_for_inference
+from .inference import Predictor, load_predictor, predict, save_for_inference
 from .plots import image_grid, plot_confusion, plot_feature_maps, plot_filters, plot_history, plot_reliability
 from .strategy import StrategyGrid, recommend_strategy, source_similarity
-from .tryout import TryReport, try_strategies
+from .nested import TryReport
+from .tryout import try_strategies
 
 __version__ = "0.1.0"
 
@@ -113,7 +119,7 @@ __all__ = [
     "blocks", "freeze", "freeze_all_but_last", "summary", "unfreeze",
     "Classifier", "build_classifier", "build_text_classifier", "make_head", "replace_head",
     # records, checkpoints, training, recipes
-    "Evaluation", "History",
+    "Evaluation", "History", "Prediction",
     "load_checkpoint", "save_checkpoint",
     "evaluate", "fit", "make_optimizer", "param_groups",
     "gradual_unfreeze", "lp_ft", "lr_find",
@@ -126,11 +132,11 @@ __all__ = [
     "stats",
     "ECEComparison", "Reliability", "compare_ece", "ece", "fit_temperature",
     "conformal_threshold", "prediction_sets", "reliability",
-    "Prediction", "Predictor", "load_predictor", "predict", "save_for_inference",
+    "Predictor", "load_predictor", "predict", "save_for_inference",
     # plots, widgets, strategy
     "image_grid", "plot_confusion", "plot_feature_maps", "plot_filters", "plot_history", "plot_reliability",
     "FreezePanel", "TrainPanel",
     "StrategyGrid", "recommend_strategy", "source_similarity",
-    # tryout
+    # nested, tryout
     "TryReport", "try_strategies",
 ]

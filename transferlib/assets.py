@@ -1,5 +1,6 @@
 """Where the course's files live, how they are checked, and whether we are offline.
 
+Files handed over (a model) are written whole or not at all (``write_safetensors``).
 Everything a lesson needs ships with the course: model weights inside installed
 packages (or in ``transferlib/weights/``), data in the repository's ``datasets/``
 folder. Each shipped file has a sha256 that is checked before it is used, so a
@@ -18,6 +19,7 @@ import socket
 import threading
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"
@@ -124,3 +126,23 @@ def _probe_says_offline(timeout: float) -> bool:
     thread.start()
     thread.join(timeout)
     return not reachable.is_set()
+
+
+def write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> Path:
+    """Write a safetensors file to hand over: whole or not at all, readable as any file the user writes is.
+
+    >>> write_safetensors(Path("model.safetensors"), model.state_dict(), {"format": "mine"})
+    """
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # safetensors writes 0600; a file to hand over, read as any file is
+        os.replace(tmp, path)  # never leave half a file behind
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,5 +1,6 @@
-"""A web page for a model :func:`~transferlib.tryout.try_strategies` handed over: upload a photo, see
-the classes the model puts first with their calibrated probabilities, and the prediction set.
+"""A web page for a model :func:`~transferlib.tryout.try_strategies` handed over: upload a photo (or type a
+text, for a text model), see the classes the model puts first with their calibrated probabilities, and
+the prediction set.
 
     $ python my_model/app.py                          # serves http://127.0.0.1:7860, this computer only
     >>> build("my_model").launch(server_port=7860, **LOCAL)  # the same from Python
@@ -56,29 +57,30 @@ def _sets(folder: Path) -> dict[str, Any]:
 def classify(predictor: Predictor, sets: dict[str, Any], image: str | Path | Image.Image | None
              ) -> tuple[dict[str, float], str]:
     """({class: calibrated probability}, the prediction set in words) for one photo, a file or a PIL image
-    (read as the training photos were: turned upright, transparency onto white).
+    (read as the training photos were: turned upright, transparency onto white); for a text model, a text.
 
     >>> probs, said = classify(load_predictor("my_model/model.safetensors"), sets, Image.open("cat.jpg"))
     """
-    if image is None:
-        return {}, "Upload a photo first."
+    unit = predictor.unit
+    if image is None or (unit == "text" and not str(image).strip()):
+        return {}, "Upload a photo first." if unit == "photo" else "Type a text first."
     try:
-        _, probs = predictor.probabilities(image)
+        _, probs = predictor.probabilities(str(image) if unit == "text" else image)
     except (OSError, ValueError):        # open_rgb's advice is for a folder of files, not for a web page
         raise ValueError("This file could not be read as a photo: upload a JPEG, PNG or WebP image.") from None
     members = prediction_sets(probs.numpy(), sets["threshold"])[0]
     chosen = [c for c, keep in zip(predictor.classes, members) if keep]
     value, low, high = sets["measured_coverage"]
     said = (f"**Prediction set:** {', '.join(chosen) if chosen else 'empty (no class is likely enough)'}. "
-            f"Sets made this way held the true class of {value:.0%} of the {sets['photos']} photos it was tried "
+            f"Sets made this way held the true class of {value:.0%} of the {sets['items']} {unit}s it was tried "
             f"on, each scored by a model that had not seen it (95% interval {low:.0%} to {high:.0%}; target "
-            f"{sets['coverage']:.0%}): an average over photos like those, not a promise for this one, and "
-            "meaningless for a photo of none of these classes.")
+            f"{sets['coverage']:.0%}): an average over {unit}s like those, not a promise for this one, and "
+            f"meaningless for a {unit} of none of these classes.")
     return {c: float(p) for c, p in zip(predictor.classes, probs[0])}, said
 
 
 def build(folder: str | Path, device: str = "cpu") -> gr.Blocks:
-    """The page as a ``gradio.Blocks``: an image in, the top classes and the prediction set out.
+    """The page as a ``gradio.Blocks``: an image (or a text) in, the top classes and the prediction set out.
 
     >>> build("my_model").launch(**LOCAL)
     """
@@ -88,20 +90,26 @@ def build(folder: str | Path, device: str = "cpu") -> gr.Blocks:
     folder = Path(folder)
     sets = _sets(folder)
     predictor = load_predictor(folder / "model.safetensors", device)
-    about = (f"A model ({predictor.config['arch']}) for: {', '.join(predictor.classes)}. It gives every photo one "
-             "of these classes, even a photo of none of them. How it was chosen and measured: report.html in "
+    unit, title = predictor.unit, "What is in this photo?" if predictor.unit == "photo" else "What is this text?"
+    about = (f"A model ({predictor.config['arch']}) for: {', '.join(predictor.classes)}. It gives every {unit} one "
+             f"of these classes, even a {unit} of none of them. How it was chosen and measured: report.html in "
              f"the folder {folder.resolve().name}/.")
-    with gr.Blocks(title="What is in this photo?", analytics_enabled=False,
+    with gr.Blocks(title=title, analytics_enabled=False,
                    delete_cache=(3600, 3600)) as demo:      # uploads are deleted after an hour
-        gr.Markdown(f"# What is in this photo?\n{about}")
+        gr.Markdown(f"# {title}\n{about}")
         with gr.Row():
-            image = gr.Image(type="filepath", image_mode=None, label="Your photo", sources=["upload"])
-            # the uploaded file itself: read by load_predictor exactly as the training photos were
+            if unit == "text":
+                with gr.Column():
+                    image = gr.Textbox(label="Your text", lines=4, elem_id="your-text")
+                    go = gr.Button("Classify", elem_id="classify")
+            else:     # the uploaded file itself: read by load_predictor exactly as the training photos were
+                image = gr.Image(type="filepath", image_mode=None, label="Your photo", sources=["upload"])
             with gr.Column():
                 top = gr.Label(num_top_classes=3, label="Classes, with calibrated probabilities",
                                elem_id="top-classes")
                 said = gr.Markdown(elem_id="prediction-set")
-        image.change(lambda im: classify(predictor, sets, im), image, [top, said])
+        for event in (image.submit, go.click) if unit == "text" else (image.change,):
+            event(lambda im: classify(predictor, sets, im), image, [top, said])
     return demo
 
 

@@ -16,6 +16,7 @@ import html
 import io
 import json
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -27,21 +28,19 @@ from . import stats
 from .calibration import reliability
 from .demo import APP
 from .inference import save_for_inference
+from .modelcard import model_card, per_class, say_cost, say_groups, say_splits, short, wrap
+from .textmodel import TextModel, save_text_model
 from .plots import image_grid, plot_confusion, plot_reliability
 from .transforms import open_rgb
 
 if TYPE_CHECKING:
-    from .tryout import Arm, TryReport
+    from .nested import Arm, TryReport
 
 __all__ = ["summary", "write", "model_card", "doubtful", "reading"]
 
 
-def _short(name: str) -> str:
-    return name.split(",")[0]
-
-
 def _folder(report: TryReport) -> str:
-    return Path(report.data.root).resolve().name + "/"
+    return report.source
 
 
 def reading(report: TryReport, arm: Arm) -> str:
@@ -49,80 +48,65 @@ def reading(report: TryReport, arm: Arm) -> str:
     if arm is report.best:
         return "the highest accuracy measured"
     c = report.comparisons[arm.name]
-    line = f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}] vs {_short(report.best.name)}: {c.verdict}"
+    line = f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}] vs {short(report.best.name)}: {c.verdict}"
     if c.noninferior and "ahead" not in c.verdict:
         line += f"; shown not worse by more than {report.margin:.2f}"
     if c.verdict.startswith("can't"):
         disagree = float((arm.correct != report.best.correct).mean())
         if c.difference:     # the photos a true gap of this size would need, with these disagreements
             need = stats.items_needed(abs(c.difference), disagree)
-            line += f"; a gap this size would need about {need} photos in all to show (you have {len(report.data)})"
+            line += (f"; a gap this size would need about {need} {report.unit}s in all to show (you have "
+                     f"{len(report.data)})")
         else:
             line += f"; this test could detect {c.detectable:.3f} or more"
     return line
 
 
-def _said(groups: list[list[int]], targets: list[int], unit: str = "group") -> str:
-    if not groups:
-        return "none"
-    across = sum(len({targets[i] for i in g}) > 1 for g in groups)
-    return f"{sum(map(len, groups))} photos in {len(groups)} {unit}{'s' * (len(groups) > 1)}, {across} across classes"
-
-
-def _splits(report: TryReport) -> str:
-    n = len(report.best.correct)
-    return f", over {n} splits into folds (seeds {report.seed} to {report.seed + n - 1})" if n > 1 else ""
-
-
-def _wrap(text: str, indent: str) -> list[str]:
-    return textwrap.wrap(text, 88, initial_indent=indent, subsequent_indent=indent + "  ")
-
-
 def summary(report: TryReport) -> str:
     """The audit, the strategies with their intervals and verdicts, the pick, calibration and sets."""
-    counts = sorted(report.counts.items(), key=lambda kv: -kv[1])
-    lines = [f"{len(report.data)} photos in {len(counts)} classes, in {_folder(report)}",
-             *_wrap(", ".join(f"{c} {n}" for c, n in counts)
+    counts, u = sorted(report.counts.items(), key=lambda kv: -kv[1]), report.unit
+    lines = [f"{len(report.data)} {u}s in {len(counts)} classes, in {_folder(report)}",
+             *wrap(", ".join(f"{c} {n}" for c, n in counts)
                     + f" (largest/smallest {counts[0][1] / counts[-1][1]:.1f}x)", "  "),
              "Audit",
-             *_wrap(f"unreadable: {', '.join(report.unreadable) or 'none'}", "  "),
-             *_wrap(f"identical files: {_said(report.duplicates, report.data.targets)}", "  "),
-             *_wrap(f"near twins (difference hashes within {report.near_bits} of 64 bits): "
-                    f"{_said([list(p[:2]) for p in report.near], report.data.targets, 'pair')}", "  "),
-             *_wrap(f"labels to check by eye: the {len(report.doubtful)} a held-out model believes least are "
-                    f"listed in report.html; cleanlab's filter flags {len(report.flagged)} (candidates: a hard photo "
+             *wrap(f"unreadable: {', '.join(report.unreadable) or 'none'}", "  ") * (u == "photo"),
+             *wrap(f"identical {'file' if u == 'photo' else u}s: {say_groups(report, report.duplicates)}", "  "),
+             *wrap(f"near twins ({report.near_rule}): {say_groups(report, [list(p[:2]) for p in report.near], 'pair')}",
+                    "  "),
+             *wrap(f"labels to check by eye: the {len(report.doubtful)} a held-out model believes least are "
+                    f"listed in report.html; cleanlab's filter flags {len(report.flagged)} (candidates: a hard {u} "
                     "can be flagged, a wrong label missed)", "  "),
-             *_wrap(f"Strategies, by nested {len(set(report.fold))}-fold cross-validation{_splits(report)}: each "
-                    "photo tested once per split, by a model that saw none of the duplicates the audit found "
+             *wrap(f"Strategies, by nested {len(set(report.fold))}-fold cross-validation{say_splits(report)}: each "
+                    f"{u} tested once per split, by a model that saw none of the duplicates the audit found "
                     "of it; C chosen inside each training fold", ""),
              f"  {'strategy':36}{'accuracy [95% interval]':24}{'GFLOPs':>7}{'ms':>6}{'MB':>6}"]
     for arm in report.arms:
         a = arm.accuracy
-        lines.append(f"  {arm.name:36}{a.value:.3f} [{a.low:.3f}, {a.high:.3f}]    {arm.gflops:7.2f}"
-                     f"{arm.ms_per_image:6.0f}{arm.megabytes:6.1f}")
+        lines.append(f"  {arm.name:36}{a.value:.3f} [{a.low:.3f}, {a.high:.3f}]    {say_cost(arm.gflops):>7}"
+                     f"{say_cost(arm.ms_per_image):>6}{arm.megabytes:6.1f}")
         if len(arm.correct) > 1:
             lines.append(f"    split by split: {', '.join(f'{row.mean():.3f}' for row in arm.correct)}")
-        lines += _wrap(reading(report, arm), "    ")
-    lines += [line for name, why in report.skipped.items() for line in _wrap(f"not run: {name}: {why}", "  ")]
+        lines += wrap(reading(report, arm), "    ")
+    lines += [line for name, why in report.skipped.items() for line in wrap(f"not run: {name}: {why}", "  ")]
     rule = "the highest accuracy" if report.pick is report.best else \
         f"the cheapest shown non-inferior to the best at a margin of {report.margin:.2f}"
     c = report.chosen_inside
-    lines += ["  (GFLOPs per photo, counted; ms per photo at batch 16, this machine; weights in MB)",
-              *_wrap(f"Pick: {report.pick.name}, {rule} (the margin was declared before the run)", ""),
-              *_wrap(f"the choice of strategy nested too (each outer fold chose by its inner score): "
+    lines += [f"  (GFLOPs per {u}, counted; ms per {u} at batch 16, this machine; weights in MB)",
+              *wrap(f"Pick: {report.pick.name}, {rule} (the margin was declared before the run)", ""),
+              *wrap(f"the choice of strategy nested too (each outer fold chose by its inner score): "
                      f"{c.value:.3f} [{c.low:.3f}, {c.high:.3f}]", "  "),
-              *_wrap(f"C chosen in the {len(report.pick.Cs)} folds: {', '.join(f'{C:g}' for C in report.pick.Cs)}; "
+              *wrap(f"C chosen in the {len(report.pick.Cs)} folds: {', '.join(f'{C:g}' for C in report.pick.Cs)}; "
                      "the model handed over averages these probes' logits", "  "),
-              f"  temperature {report.temperature:.2f}; ECE on held-out photos {report.calibration}",
+              f"  temperature {report.temperature:.2f}; ECE on held-out {u}s {report.calibration}",
               f"  {report.coverage:.0%} prediction sets: coverage {report.covered.value:.3f} "
               f"[{report.covered.low:.3f}, {report.covered.high:.3f}], mean size {report.set_size:.2f}",
-              "  (each half of the photos measured with the temperature and threshold of the other)",
-              *[line for note in report.notes for line in _wrap(f"Note: {note}", "")],
-              *_wrap(f"Took {report.seconds:.0f} s of the {report.budget:.0f} s asked for (features already in "
-                     "the cache are read, not computed)", "")]
+              f"  (each half of the {u}s measured with the temperature and threshold of the other)",
+              *[line for note in report.notes for line in wrap(f"Note: {note}", "")],
+              *wrap(f"Took {report.seconds:.0f} s of the {report.budget:.0f} s asked for" + " (features already in "
+                     "the cache are read, not computed)" * (u == "photo"), "")]
     if report.files:
         folder = next(iter(report.files.values())).parent.resolve().name
-        lines += _wrap(f"Wrote {', '.join(p.name for p in report.files.values())} in {folder}/", "")
+        lines += wrap(f"Wrote {', '.join(p.name for p in report.files.values())} in {folder}/", "")
     return "\n".join(lines)
 
 
@@ -150,8 +134,8 @@ def _figures(report: TryReport) -> dict[str, str]:
     for arm in report.arms:
         a = arm.accuracy
         ax.errorbar(arm.gflops, a.value, [[a.value - a.low], [a.high - a.value]], fmt="o", capsize=4)
-        ax.annotate(_short(arm.name), (arm.gflops, a.value), textcoords="offset points", xytext=(6, 4))
-    ax.set(xlabel="GFLOPs per photo", ylabel="accuracy (nested CV)")
+        ax.annotate(short(arm.name), (arm.gflops, a.value), textcoords="offset points", xytext=(6, 4))
+    ax.set(xlabel=f"GFLOPs per {report.unit}", ylabel="accuracy (nested CV)")
     figures = {"Accuracy with its 95% interval against cost": _png(fig)}
     pred = pick.logits.argmax(1)
     confusion = np.zeros((len(classes), len(classes)), int)
@@ -161,12 +145,12 @@ def _figures(report: TryReport) -> dict[str, str]:
     raw = torch.softmax(torch.from_numpy(pick.logits), 1).numpy()
     figures["Reliability: out of fold, then with the temperature of the other half"] = _png(plot_reliability(
         {"out of fold": reliability(raw, y), "temperature from the other half": reliability(report.held_probs, y)}))
-    shown = report.doubtful
+    shown = report.doubtful if report.unit == "photo" else []        # texts: report.html's table shows them
     if shown:
         figures["The least likely labels: the label given, then the class the model puts first"] = _png(image_grid(
             [_thumb(report.data.samples[i][0]) for i in shown], y[shown], report.held_probs[shown].argmax(1),
             classes, cols=6))
-    if report.near:
+    if report.near and report.unit == "photo":
         pairs = [i for pair in report.near[:8] for i in pair[:2]]
         figures["Near twins, side by side (the first 8 pairs)"] = _png(image_grid(
             [_thumb(report.data.samples[i][0]) for i in pairs], y[pairs], None, classes, cols=4))
@@ -180,34 +164,27 @@ def _table(rows: list[list[str]]) -> str:
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in body) + "</table>"
 
 
-def _per_class(report: TryReport) -> list[list[str]]:
-    y = np.array(report.data.targets)
-    rows = [["class", "photos", "recall (out of fold) [95% interval]"]]
-    for i, c in enumerate(report.data.classes):
-        r = stats.accuracy(report.pick.correct[:, y == i])
-        rows.append([c, str(int((y == i).sum())), f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}]"])
-    return rows
-
-
 def doubtful(report: TryReport) -> list[list[str]]:
-    """The least likely labels as rows: the file, the label it has, the class the model puts first, the
-    calibrated out-of-fold probability of the label it has, and whether cleanlab flags it."""
-    rows = [["photo", "label given", "model's first class", "p(label given)", "flagged by cleanlab"]]
+    """The least likely labels as rows: the file (a text: its row and its first 60 characters), the label it
+    has, the class the model puts first, the calibrated out-of-fold probability of the label it has, and
+    whether cleanlab flags it."""
+    rows = [[report.unit, "label given", "model's first class", "p(label given)", "flagged by cleanlab"]]
     for i in report.doubtful:
-        path, label = report.data.samples[i]
-        p = report.held_probs[i]
-        rows.append([str(Path(path).relative_to(report.data.root)), report.data.classes[label],
+        item, label = report.data[i] if report.unit == "text" else report.data.samples[i]
+        p, snippet = report.held_probs[i], textwrap.shorten(str(item), 60, placeholder="...")
+        where = f"row {i + 1}: {snippet}" if report.unit == "text" else str(Path(item).relative_to(report.data.root))
+        rows.append([where, report.data.classes[label],
                      report.data.classes[int(p.argmax())], f"{p[label]:.2f}", "yes" if i in report.flagged else "no"])
     return rows
 
 
 def _html(report: TryReport) -> str:
-    strategies = [["strategy", "accuracy [95% interval]", "GFLOPs per photo", "ms per photo", "MB",
+    strategies = [["strategy", "accuracy [95% interval]", f"GFLOPs per {report.unit}", f"ms per {report.unit}", "MB",
                    "against the best", "seconds"]]
     for arm in report.arms:
         a = arm.accuracy
-        strategies.append([arm.name, f"{a.value:.3f} [{a.low:.3f}, {a.high:.3f}]", f"{arm.gflops:.2f}",
-                           f"{arm.ms_per_image:.1f}", f"{arm.megabytes:.1f}", reading(report, arm),
+        strategies.append([arm.name, f"{a.value:.3f} [{a.low:.3f}, {a.high:.3f}]", say_cost(arm.gflops),
+                           say_cost(arm.ms_per_image), f"{arm.megabytes:.1f}", reading(report, arm),
                            f"{arm.seconds:.0f}"])
     strategies += [[name, "not run", "", "", "", why, ""] for name, why in report.skipped.items()]
     figures = "".join(f"<figure><img src='data:image/png;base64,{png}' alt='{html.escape(caption)}'>"
@@ -220,67 +197,25 @@ def _html(report: TryReport) -> str:
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
             f"<style>{style}</style></head><body><main><h1>{title}</h1>"
             f"<h2>Summary</h2><pre>{html.escape(summary(report))}</pre><h2>Strategies</h2>"
-            f"{_table(strategies)}<h2>The pick, class by class</h2>{_table(_per_class(report))}"
+            f"{_table(strategies)}<h2>The pick, class by class</h2>{_table(per_class(report))}"
             f"<h2>Labels to check by eye</h2>{_table(doubtful(report))}"
             f"<h2>Figures</h2>{figures}<h2>Model card</h2><pre>{html.escape(model_card(report))}</pre>"
             "</main></body></html>")
-
-
-def model_card(report: TryReport) -> str:
-    """MODEL_CARD.md, from the measured numbers only."""
-    a, pick, n, c = report.pick.accuracy, report.pick, len(report.data), report.chosen_inside
-    recall = "; ".join(f"{row[0]} {row[2]}" for row in _per_class(report)[1:])
-    lines = [
-        f"# Model card: {pick.name}", "",
-        "## Model", f"- {pick.arch}, pretrained on ImageNet, frozen; its head is the average of the "
-        f"{len(pick.heads)} logistic-regression probes of the nested cross-validation (each trained on about "
-        f"{1 - 1 / len(pick.heads):.0%} of the {n} photos, C chosen inside it: "
-        f"{', '.join(f'{C:g}' for C in pick.Cs)}), each with its standardisation folded into one linear layer.",
-        f"- The logits are divided by a temperature of {report.temperature:.2f} before the softmax. Size "
-        f"{pick.megabytes:.1f} MB (float32); {pick.gflops:.2f} GFLOPs and {pick.ms_per_image:.0f} ms per photo "
-        "(batch 16) on the machine that made this card.", "",
-        "## Intended use", f"- Sorting photos like these into: {', '.join(report.data.classes)}. Every photo "
-        "gets one of these labels, also a photo of none of them.", "",
-        "## Data", f"- {n} readable photos: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()) +
-        f"; {len(report.unreadable)} unreadable files left out.",
-        f"- Identical files: {_said(report.duplicates, report.data.targets)} (a copy across classes carries a "
-        f"wrong label into training); near-twin pairs: {len(report.near)}; labels "
-        f"cleanlab's filter flags for a look: {len(report.flagged)} (candidates, not checked by a person: a hard "
-        "photo can be flagged and a wrong label missed).", "",
-        "## Accuracy", f"- {a.value:.3f}, 95% interval [{a.low:.3f}, {a.high:.3f}], nested "
-        f"{len(set(report.fold))}-fold cross-validation{_splits(report)}: each photo tested once per split, by a "
-        "model that saw none of its duplicates the audit found.",
-        f"- This strategy was picked from {len(report.arms)} tried ({', '.join(_short(a.name) for a in report.arms)}, "
-        "frozen features and a probe; fine-tuning, earlier blocks and augmentation were not tried) on these same "
-        "photos. With the choice nested too: "
-        f"{c.value:.3f} [{c.low:.3f}, {c.high:.3f}].",
-        f"- Recall by class (out of fold): {recall}.", "",
-        "## Calibration", f"- Expected calibration error on held-out photos: {report.calibration}.",
-        f"- {report.coverage:.0%} prediction sets: measured coverage {report.covered.value:.3f} "
-        f"[{report.covered.low:.3f}, {report.covered.high:.3f}], mean size {report.set_size:.2f}; an average over "
-        "photos like these, not a promise for each class.", "",
-        "## Not tested on", "- The average as a whole: each photo above was scored by the one probe that "
-        "did not train on it, and the temperature and threshold were measured that way; new photos get the "
-        "average of all the probes, which no photo here could test.",
-        "- Photos from other cameras, places, seasons or sources than these; classes not listed above; anything "
-        "changed on purpose to fool the model.", "",
-        "## Limits of the evidence", f"- {n} photos: the intervals above are that wide for that reason.",
-        "- The photos were treated as independent: photos of one scene or one animal would widen the intervals. "
-        + (f"They cover {len(pick.correct)} splits into folds; other splits could still move them." if
-           len(pick.correct) > 1 else "They come from one split into folds; another split would widen them."), ""]
-    return "\n".join("\n".join(textwrap.wrap(line, 88, subsequent_indent="  ")) if line.startswith("- ") else line
-                     for line in lines)
 
 
 def write(report: TryReport, out: Path) -> dict[str, Path]:
     """model.safetensors, prediction_sets.json, MODEL_CARD.md, report.html and app.py under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     model, weights = report.final
-    files = {"model": save_for_inference(out / "model.safetensors", model, report.data.classes, weights,
-                                         temperature=report.temperature)}
+    if isinstance(model, TextModel):
+        files = {"model": save_text_model(out / "model.safetensors", replace(model, temperature=report.temperature))}
+    else:
+        files = {"model": save_for_inference(out / "model.safetensors", model, report.data.classes, weights,
+                                             temperature=report.temperature)}
     sets = {"coverage": report.coverage, "threshold": report.threshold, "rule": "a class is in the set when "
             "1 - its probability <= threshold", "measured_coverage": [report.covered.value, report.covered.low,
-                                                                       report.covered.high], "photos": len(report.data)}
+                                                                       report.covered.high],
+            "items": len(report.data), "unit": report.unit}
     files["sets"] = out / "prediction_sets.json"
     files["sets"].write_text(json.dumps(sets, indent=2), encoding="utf-8")
     files["card"] = out / "MODEL_CARD.md"

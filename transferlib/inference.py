@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
@@ -26,28 +24,17 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .assets import write_safetensors
 from .checks import check_writable, reason
 from .devices import device_of, mode
 from .heads import Classifier, build_classifier, linear_layers
 from .models import Weights
+from .records import Prediction
 from .transforms import flatten_alpha, image_transform, open_rgb, preprocessing, upright
 
 __all__ = ["save_for_inference", "load_predictor", "predict", "Predictor", "Prediction", "INFERENCE_FORMAT"]
 
 INFERENCE_FORMAT = "transferlib-inference-1"
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One image's prediction: the top label, its probability, and every class's probability."""
-
-    label: str
-    probability: float
-    source: str
-    probabilities: dict[str, float]
-
-    def __repr__(self) -> str:
-        return f"Prediction(label={self.label!r}, probability={self.probability:.3f}, source={self.source!r})"
 
 
 def _head_shape(head: nn.Module) -> dict[str, Any]:
@@ -66,8 +53,6 @@ def save_for_inference(path: str | Path, model: Classifier, classes: Sequence[st
 
     >>> save_for_inference("photos.safetensors", model, photos.classes, weights, temperature=1.8)
     """
-    from safetensors.torch import save_file
-
     if not isinstance(model, Classifier):
         raise TypeError(f"save_for_inference() saves a transferlib Classifier (build_classifier), not a "
                         f"{type(model).__name__}. For any other model, use safetensors.torch.save_file(model."
@@ -92,17 +77,7 @@ def save_for_inference(path: str | Path, model: Classifier, classes: Sequence[st
     path = check_writable(path, "model.safetensors")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     _check_rebuilds(config, state)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        save_file(state, tmp, metadata={"format": INFERENCE_FORMAT, "transferlib": json.dumps(config)})
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # safetensors writes 0600; a file to hand over, read as any file is
-        os.replace(tmp, path)  # never leave half a file behind
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_safetensors(path, state, {"format": INFERENCE_FORMAT, "transferlib": json.dumps(config)})
 
 
 def _positive(value: Any) -> bool:
@@ -144,6 +119,8 @@ class Predictor:
     >>> [p.label for p in predictor.predict("holiday_photos/")]
     """
 
+    unit = "photo"                  # what it classifies (a TextPredictor's is "text")
+
     def __init__(self, model: Classifier, config: dict[str, Any]) -> None:
         self.model, self.config = model, config
         self.classes: list[str] = list(config["classes"])
@@ -181,7 +158,8 @@ class Predictor:
 
 
 def load_predictor(path: str | Path, device: torch.device | str = "cpu") -> Predictor:
-    """A :class:`Predictor` from a :func:`save_for_inference` file, its model on ``device`` in eval mode.
+    """A :class:`Predictor` from a :func:`save_for_inference` file, its model on ``device`` in eval mode
+    (a text model's file gives a :class:`~transferlib.textmodel.TextPredictor`).
 
     >>> load_predictor("photos.safetensors").predict(Image.open("cat.jpg")).label
     """
@@ -198,6 +176,9 @@ def load_predictor(path: str | Path, device: torch.device | str = "cpu") -> Pred
     except Exception as err:  # not safetensors at all, or truncated
         raise ValueError(f"{path} is not a safetensors file ({str(err)[:120]}). Save models for inference with "
                          "save_for_inference().") from None
+    if meta.get("format") == "transferlib-text-1":     # a text model (transferlib.textmodel)
+        from .textmodel import load_text_predictor
+        return load_text_predictor(path, meta, device)
     if meta.get("format") != INFERENCE_FORMAT:
         raise ValueError(f"{path} is a safetensors file without transferlib's inference metadata (format "
                          f"{meta.get('format')!r}). Save it with save_for_inference(), or load the weights with "

@@ -1,4 +1,5 @@
-"""Records: what a training run did (:class:`History`) and what a model scores (:class:`Evaluation`).
+"""Records: what a training run did (:class:`History`), what a model scores (:class:`Evaluation`), and
+what it says of one input (:class:`Prediction`, from ``tl.predict``).
 
     >>> history = fit(model, train_loader, val_loader, epochs=5)
     >>> history.best_epoch, history.best_val_acc, history.steps      # steps: optimizer steps in all
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["History", "Evaluation"]
+__all__ = ["History", "Evaluation", "Prediction"]
 
 
 @dataclass
@@ -132,3 +133,16 @@ class Evaluation:
         from .plots import plot_confusion
 
         return plot_confusion(self, normalize)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's (or text's) prediction: the top label, its probability, and every class's probability."""
+
+    label: str
+    probability: float
+    source: str
+    probabilities: dict[str, float]
+
+    def __repr__(self) -> str:
+        return f"Prediction(label={self.label!r}, probability={self.probability:.3f}, source={self.source!r})"
