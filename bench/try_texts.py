@@ -55,18 +55,13 @@ def grids(csv_path: Path) -> None:
         images = tl.ImageFiles(photos.root, photos.classes, photos.samples, tl.image_transform(weights))
         x = tl.cached_features(model.backbone.eval(), images, progress=False)[0].numpy()
         sets[f"{arch}, photos"] = (x, np.array(photos.targets), group, photos.classes)
-    for name, (x, y, group, _) in sets.items():
+    for name, (x, y, group, classes) in sets.items():
         folds = nested.outer_folds(y, group, 5, 0)
         for grid in (tl.probing.PROBE_CS, WIDE):
             start = time.perf_counter()
-            correct, Cs = [], []
-            for train, test in folds:
-                probe = tl.fit_probe((x[train], y[train]), groups=group[train], Cs=grid)
-                correct.append(probe.predict(x[test]) == y[test])
-                Cs.append(probe.C)
-            accuracy = tl.stats.accuracy(np.concatenate(correct))
-            print(f"{name:28} C from {grid[0]:g} to {grid[-1]:g}: {accuracy}; C chosen "
-                  f"{', '.join(f'{C:g}' for C in Cs)}; {time.perf_counter() - start:.1f} s")
+            logits, _, Cs, _ = nested.nested_cv(x, y, folds, classes, group, grid=grid)
+            print(f"{name:28} C from {grid[0]:g} to {grid[-1]:g}: {tl.stats.accuracy(logits.argmax(1) == y)}; "
+                  f"C chosen {', '.join(f'{C:g}' for C in Cs)}; {time.perf_counter() - start:.1f} s")
 
 
 def main() -> None:

@@ -149,8 +149,7 @@ class Predictor:
     def predict(self, images: Any, batch_size: int = 32) -> Prediction | list[Prediction]:
         """A :class:`Prediction` for one image (a path or a PIL image); a list for a folder or a list."""
         sources, probs = self.probabilities(images, batch_size)
-        found = [Prediction(self.classes[int(p.argmax())], float(p.max()), s,
-                            {c: float(v) for c, v in zip(self.classes, p)}) for s, p in zip(sources, probs)]
+        found = Prediction.each(self.classes, sources, probs)
         return found[0] if _is_one(images) else found
 
     def __repr__(self) -> str:

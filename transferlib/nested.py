@@ -28,7 +28,7 @@ from .audit import NEAR
 from .calibration import conformal_threshold, ece, fit_temperature, prediction_sets
 from .probing import PROBE_CS, fit_probe
 
-__all__ = ["Arm", "TryReport", "nested_cv", "outer_folds", "choose", "more_splits", "conclude"]
+__all__ = ["Arm", "TryReport", "nested_cv", "outer_folds", "logit_rows", "choose", "more_splits", "conclude"]
 
 DOUBTFUL = 12      # photos listed to check by eye: the lowest label quality (cleanlab's self-confidence)
 
@@ -101,21 +101,28 @@ def _linear(probe: Any, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """A probe (standardise, then logistic regression) as one linear layer on the raw features: W (x - mean)
     / scale + b = (W / scale) x + (b - W mean / scale). Two classes: one row d, as the logits [0, d]."""
     w = probe[-1].coef_ / probe[0].scale_
-    b = probe[-1].intercept_ - (w * probe[0].mean_).sum(1)
+    return logit_rows(w, probe[-1].intercept_ - (w * probe[0].mean_).sum(1), classes)
+
+
+def logit_rows(w: np.ndarray, b: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A linear model's (W, b) with one row per class: scikit-learn gives two classes one row d, here [0, d].
+
+    >>> w, b = logit_rows(lr.coef_, lr.intercept_, len(classes))
+    """
     return (np.vstack([np.zeros_like(w), w]), np.r_[0.0, b]) if classes == 2 else (w, b)
 
 
 def nested_cv(x: np.ndarray, y: np.ndarray, folds: list, classes: list[str], groups: np.ndarray,
-               unit: str = "photo") -> tuple[np.ndarray, list, list, list]:
+               unit: str = "photo", grid: tuple[float, ...] = PROBE_CS) -> tuple[np.ndarray, list, list, list]:
     """Out-of-fold logits, and each outer fold's inner score, C and probe (``fit_probe`` chooses C inside,
-    with twins in one inner fold too), for features ``x``.
+    with twins in one inner fold too), for features ``x``; ``grid``: the values of C to choose from.
 
     >>> logits, inner, Cs, heads = nested_cv(x, y, outer_folds(y, group, 5, seed=0), classes, group)
     """
     logits, inner, Cs, heads = np.zeros((len(y), len(classes))), [], [], []
     for n, (train, test) in enumerate(folds, start=1):
         try:
-            probe = fit_probe((x[train], y[train]), groups=groups[train])
+            probe = fit_probe((x[train], y[train]), groups=groups[train], Cs=grid)
         except ValueError:
             few = [c for i, c in enumerate(classes) if len(set(groups[train][y[train] == i])) < 2]
             raise ValueError(f"Outer fold {n}'s training {unit}s hold fewer than 2 of {', '.join(few)} once copies "

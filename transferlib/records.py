@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -143,6 +144,12 @@ class Prediction:
     probability: float
     source: str
     probabilities: dict[str, float]
+
+    @classmethod
+    def each(cls, classes: list[str], sources: list[str], probs: Any) -> list[Prediction]:
+        """One Prediction per row of ``probs`` (items x classes), the top class first."""
+        return [cls(classes[int(p.argmax())], float(p.max()), s, {c: float(v) for c, v in zip(classes, p)})
+                for s, p in zip(sources, probs)]
 
     def __repr__(self) -> str:
         return f"Prediction(label={self.label!r}, probability={self.probability:.3f}, source={self.source!r})"

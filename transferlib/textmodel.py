@@ -118,8 +118,7 @@ class TextPredictor:
     def predict(self, texts: str | list[str]) -> Prediction | list[Prediction]:
         """A :class:`~transferlib.inference.Prediction` for one text; a list for a list."""
         sources, probs = self.probabilities(texts)
-        found = [Prediction(self.classes[int(p.argmax())], float(p.max()), s,
-                            {c: float(v) for c, v in zip(self.classes, p)}) for s, p in zip(sources, probs)]
+        found = Prediction.each(self.classes, sources, probs)
         return found[0] if isinstance(texts, str) else found
 
     def __repr__(self) -> str:

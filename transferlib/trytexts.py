@@ -25,7 +25,7 @@ from .audit import enough, text_twins
 from .devices import pick_device
 from .probing import one_blas_thread
 from .textmodel import TFIDF, TextModel, embed
-from .nested import Arm, TryReport, conclude, more_splits, nested_cv, outer_folds
+from .nested import Arm, TryReport, conclude, logit_rows, more_splits, nested_cv, outer_folds
 from .yourdata import load_text_csv
 
 __all__ = ["try_texts", "TEXT_STRATEGIES", "TFIDF_CS"]
@@ -58,8 +58,7 @@ def _tfidf_cv(texts: list[str], y: np.ndarray, folds: list, classes: list[str], 
         with one_blas_thread():
             search.fit([texts[i] for i in train], y[train], groups=groups[train])
         vectorizer, lr = search.best_estimator_[0], search.best_estimator_[-1]
-        w, b = lr.coef_, lr.intercept_
-        w, b = (np.vstack([np.zeros_like(w), w]), np.r_[0.0, b]) if len(classes) == 2 else (w, b)
+        w, b = logit_rows(lr.coef_, lr.intercept_, len(classes))
         logits[test] = np.asarray(vectorizer.transform([texts[i] for i in test]) @ w.T) + b
         inner.append(search.best_score_)
         Cs.append(float(search.best_params_["logisticregression__C"]))
