@@ -53,3 +53,10 @@ def test_an_exponent_belongs_to_its_number():
     clean = sanitizer()
     assert clean("largest probability gap 0.0e+00") == clean("largest probability gap 1.2e-07")
     assert clean("gap 1.2e-07 of 5 items") != clean("gap 1.2e-07 of 6 items")
+
+
+def test_a_p_value_below_what_three_decimals_show_is_the_same_output():
+    # lesson 1's Holm table: p = 0.002 on one CPU, p < 0.001 on another
+    clean = sanitizer()
+    assert clean("-> AnB+ ahead; p = 0.002") == clean("-> AnB+ ahead; p < 0.001")
+    assert clean("-> AnB+ ahead; p = 0.002") != clean("-> can't tell at this size; p = 0.002")
