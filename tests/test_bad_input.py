@@ -164,6 +164,14 @@ def test_hidden_and_macosx_folders_are_skipped_with_a_note(tmp_path, capsys):
         tl.load_image_folder(tmp_path)
 
 
+def test_one_skipped_folder_is_said_in_the_singular(tmp_path, capsys):
+    make_folder(tmp_path)
+    (tmp_path / "__MACOSX").mkdir()
+    (tmp_path / "dog" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    tl.load_image_folder(tmp_path)
+    assert "skipped 1 folder that is not a class (__MACOSX), 1 hidden file." in capsys.readouterr().out
+
+
 def test_split_folders_are_not_read_as_classes(tmp_path):
     for split in ("train", "val"):
         make_folder(tmp_path / split)
@@ -181,7 +189,8 @@ def test_readable_images_outside_torchvisions_extensions_count(tmp_path, capsys)
     photos = tl.load_image_folder(tmp_path)
     assert len(photos) == 4 and sorted(Path(p).name for p, _ in photos.samples)[:2] == ["RGB.png", "RGB.png"]
     note = capsys.readouterr().out
-    assert "1 .txt files" in note and "1 .heic files" in note and "convert .heic photos to JPEG" in note
+    assert "1 .txt file" in note and "1 .heic file" in note and "convert .heic photos to JPEG" in note
+    assert "1 .txt files" not in note and "1 .heic files" not in note       # one file, singular
 
 
 def test_a_symlink_loop_reads_each_image_once(tmp_path, capsys):
@@ -191,7 +200,7 @@ def test_a_symlink_loop_reads_each_image_once(tmp_path, capsys):
     photos = tl.load_image_folder(tmp_path)
     assert len(photos) == 2
     note = capsys.readouterr().out
-    assert "1 links to a folder already read" in note and "1 second links to the same image" in note
+    assert "1 link to a folder already read" in note and "1 second link to the same image" in note
 
 
 def test_a_zip_file_or_a_file_is_not_a_folder(tmp_path):

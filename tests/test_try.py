@@ -81,7 +81,12 @@ def test_the_files_load_offline_and_the_model_predicts(report, folder):
     assert page.count("data:image/png;base64,") >= 4          # cost, confusion, reliability, suspects
     assert not re.search(r"(src|href)=['\"]?(https?:)?//", page), "the report must open offline"
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert re.search(r"## Accuracy\n- \d\.\d{3}, 95% interval \[\d\.\d{3}, \d\.\d{3}\]", card)
+    lead = re.search(r"## Accuracy\n- (\d\.\d{3}), 95% interval \[(\d\.\d{3}), (\d\.\d{3})\], for the whole", card)
+    assert lead, card      # the card leads with the procedure's accuracy, the choice of strategy nested too
+    c = report.chosen_inside
+    assert lead.groups() == (f"{c.value:.3f}", f"{c.low:.3f}", f"{c.high:.3f}")
+    a = report.pick.accuracy
+    assert f"This strategy's own accuracy, measured the same way: {a.value:.3f} [{a.low:.3f}, {a.high:.3f}]" in card
     assert "Expected calibration error on held-out photos" in card
     sets = json.loads((out / "prediction_sets.json").read_text())
     assert sets["coverage"] == 0.9 and 0 < sets["threshold"] <= 1 and sets["items"] == 19 and sets["unit"] == "photo"
@@ -256,3 +261,25 @@ def test_identical_files_and_re_saved_copies_share_a_group(tmp_path):
     assert identical == [[0, 4]] and [(i, j) for i, j, _ in near] == [(0, 5), (4, 5)], (identical, near)
     assert group.tolist() == [0, 1, 2, 3, 0, 0]
     assert (audit.dhash(Image.new("RGB", (20, 20), "white")) == 0).all()     # flat: no brighter neighbour
+
+
+def test_a_cant_tell_says_how_many_more_items_a_gap_that_size_needs():
+    from types import SimpleNamespace
+
+    from transferlib import handover
+
+    def report(difference):
+        best = SimpleNamespace(name="mobilenet_v2, frozen + probe", correct=np.array([True] * 90 + [False] * 10))
+        arm = SimpleNamespace(name="other", correct=np.array([True] * 80 + [False] * 20))
+        arm.correct[:5] = False        # 15 photos only one of the two got right
+        c = SimpleNamespace(difference=difference, low=-0.05, high=0.06, verdict="can't tell at this size",
+                            noninferior=False, detectable=0.2)
+        return SimpleNamespace(best=best, comparisons={"other": c}, margin=0.03, unit="photo", data=range(100)), arm
+
+    disagree = float((report(0.1)[1].correct != report(0.1)[0].best.correct).mean())
+    small = handover.reading(*report(0.004))
+    need = tl.stats.items_needed(0.004, disagree)
+    assert f"about {need:,} photos in all to show ({need / 100:,.0f} times the 100 you have)" in small, small
+    large = handover.reading(*report(0.1))
+    assert f"about {tl.stats.items_needed(0.1, disagree):,} photos in all to show (you have 100)" in large, large
+    assert "could detect 0.200" in handover.reading(*report(0.0))

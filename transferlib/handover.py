@@ -54,9 +54,9 @@ def reading(report: TryReport, arm: Arm) -> str:
     if c.verdict.startswith("can't"):
         disagree = float((arm.correct != report.best.correct).mean())
         if c.difference:     # the photos a true gap of this size would need, with these disagreements
-            need = stats.items_needed(abs(c.difference), disagree)
-            line += (f"; a gap this size would need about {need} {report.unit}s in all to show (you have "
-                     f"{len(report.data)})")
+            need, have = stats.items_needed(abs(c.difference), disagree), len(report.data)
+            times = f"{need / have:,.0f} times the {have:,} you have" if need >= 2 * have else f"you have {have:,}"
+            line += f"; a gap this size would need about {need:,} {report.unit}s in all to show ({times})"
         else:
             line += f"; this test could detect {c.detectable:.3f} or more"
     return line

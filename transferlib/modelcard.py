@@ -86,17 +86,19 @@ def model_card(report: TryReport) -> str:
         f"gets one of these labels, also a {u} of none of them.", "",
         "## Data", f"- {n} {'readable ' * (u == 'photo')}{u}s: " + ", ".join(f"{k} {v}" for k, v in
                                                                             report.counts.items()) +
-        (f"; {len(report.unreadable)} unreadable files left out." if u == "photo" else "."),
+        (f"; {len(report.unreadable)} unreadable file{'s' * (len(report.unreadable) != 1)} left out."
+         if u == "photo" else "."),
         f"- Identical {u}s: {say_groups(report, report.duplicates)} (a copy across classes carries a "
         f"wrong label into training); near-twin pairs: {len(report.near)}; labels "
         f"cleanlab's filter flags for a look: {len(report.flagged)} (candidates, not checked by a person: a hard "
         f"{u} can be flagged and a wrong label missed).", "",
-        "## Accuracy", f"- {a.value:.3f}, 95% interval [{a.low:.3f}, {a.high:.3f}], nested "
-        f"{len(set(report.fold))}-fold cross-validation{say_splits(report)}: each {u} tested once per split, by a "
-        "model that saw none of its duplicates the audit found.",
-        f"- This strategy was picked from {len(report.arms)} tried ({', '.join(short(a.name) for a in report.arms)}"
-        f"{tried} were not tried) on these same {u}s. With the choice nested too: "
-        f"{c.value:.3f} [{c.low:.3f}, {c.high:.3f}].",
+        "## Accuracy", f"- {c.value:.3f}, 95% interval [{c.low:.3f}, {c.high:.3f}], for the whole procedure: nested "
+        f"{len(set(report.fold))}-fold cross-validation{say_splits(report)}, each {u} tested once per split by a "
+        f"model that saw none of its duplicates the audit found, and chosen from the {len(report.arms)} strategies "
+        f"tried ({', '.join(short(a.name) for a in report.arms)}{tried} were not tried) by the folds that did "
+        f"not test it. Expect this on {u}s like these.",
+        f"- This strategy's own accuracy, measured the same way: {a.value:.3f} [{a.low:.3f}, {a.high:.3f}]. "
+        f"It was picked on these same {u}s, so this one leans optimistic.",
         f"- Recall by class (out of fold): {recall}.", "",
         "## Calibration", f"- Expected calibration error on held-out {u}s: {report.calibration}.",
         f"- {report.coverage:.0%} prediction sets: measured coverage {report.covered.value:.3f} "
@@ -114,5 +116,5 @@ def model_card(report: TryReport) -> str:
         " would widen the intervals. " + (f"They cover {len(pick.correct)} splits into folds; other splits could "
                                           "still move them." if len(pick.correct) > 1 else
                                           "They come from one split into folds; another split would widen them."), ""]
-    return "\n".join("\n".join(textwrap.wrap(line, 88, subsequent_indent="  ")) if line.startswith("- ") else line
-                     for line in lines)
+    return "\n".join("\n".join(textwrap.wrap(line, 88, subsequent_indent="  ", break_on_hyphens=False))
+                     if line.startswith("- ") else line for line in lines)

@@ -162,8 +162,8 @@ def load_image_folder(root: str | Path, transform: Callable | None = None) -> Im
     if len(classes) < 2:
         raise ValueError(f"{root} has images of one class only ({classes[0]!r}). A classifier needs at least two: "
                          "add a sub-folder per class.")
-    note = f"{len(ignored)} folder{'s' if len(ignored) > 1 else ''} that are not classes ({', '.join(ignored)})" \
-        if ignored else ""
+    note = "" if not ignored else f"1 folder that is not a class ({ignored[0]})" if len(ignored) == 1 else \
+        f"{len(ignored)} folders that are not classes ({', '.join(ignored)})"
     if note or skipped:
         heic = " (convert .heic photos to JPEG to use them)" if skipped.get(".heic files") else ""
         print(f"{root.resolve().name}/: skipped {', '.join(filter(None, [note, _said(skipped)]))}{heic}.")
@@ -172,7 +172,9 @@ def load_image_folder(root: str | Path, transform: Callable | None = None) -> Im
 
 
 def _said(counts: Counter) -> str:
-    return ", ".join(f"{n} {what}" for what, n in counts.most_common())
+    """'1 .txt file, 2 hidden files': the counts' plural keys, singular where the count is 1."""
+    return ", ".join(f"{n} {what if n > 1 else what.replace(' files', ' file').replace('links ', 'link ')}"
+                     for what, n in counts.most_common())
 
 
 # --------------------------------------------------------------------------- CSV files
