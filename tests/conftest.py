@@ -23,7 +23,7 @@ with many small operations, and a third busy process stalls every parallel regio
 against about 570 s alone). Nothing compares a fast run's numbers with stored ones, so their thread
 count is free; nbval's replays keep the default threads the outputs were stored with.
 
-With ``CI`` set, the appendices are not replayed in learner mode (``APPENDICES_REPLAYED_BY_HAND``):
+With ``CI`` set, the appendices (``course.is_appendix``) are not replayed in learner mode:
 their fast-mode runs, assertions and graded exercises still run, and a full replay is
 ``pytest notebooks/A_keras_workflow.ipynb`` (docs/design.md says why: CI's 90 minutes).
 """
@@ -76,7 +76,7 @@ FAST_RUN_TIMEOUT = 1800   # seconds for one lesson's grading, slowed beside the 
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # A kernel starts its own session, and Linux's autogroups share the CPU between sessions as equals,
 # whatever their processes' nice: `nice` alone would leave each grading's kernel an equal share
-# against nbval's. So each such kernel also lowers its own autogroup's priority, from an IPython
+# against the unit tests'. So each such kernel also lowers its own autogroup's priority, from an IPython
 # start-up file (raising one's own nice needs no privilege; elsewhere the file does nothing).
 YIELD = """try:  # tests/conftest.py: this fast-mode grading's kernel gives the CPU to everything else first
     with open("/proc/self/autogroup", "w") as f:
@@ -168,9 +168,6 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {what}")
 
 
-APPENDICES_REPLAYED_BY_HAND = ("A_", "B_")
-
-
 def pytest_collection_modifyitems(items):
     # The unit tests first (the gradings fill the idle core), then the tests that read a grading
     # (they wait for what is left), then nbval's replays, alone on the CPU.
@@ -178,13 +175,12 @@ def pytest_collection_modifyitems(items):
         return 2 if Path(str(item.fspath)).suffix == ".ipynb" else 1 if uses_fast_run(item) else 0
 
     items.sort(key=order)
+    course = load_course()
     by_hand = pytest.mark.skip(reason="appendix: CI runs it in fast mode; replay it by hand (tests/conftest.py)")
     for item in items:
         path = Path(str(item.fspath))
-        if os.environ.get("CI") and path.suffix == ".ipynb" and path.name.startswith(APPENDICES_REPLAYED_BY_HAND):
-            item.add_marker(by_hand)
-    for item in items:
-        path = Path(str(item.fspath))
+        if os.environ.get("CI") and path.suffix == ".ipynb" and course.is_appendix(path):
+            item.add_marker(by_hand)      # CI's 90 minutes: the appendices are not replayed there
         if "browser" in path.parts:
             item.add_marker("browser")
         elif path.suffix == ".ipynb" or path.name in NOTEBOOK_FILES:
