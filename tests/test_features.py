@@ -129,6 +129,20 @@ def test_linear_cka_properties():
         tl.linear_cka(x, x[:10])
 
 
+def test_linear_cka_of_full_maps_wider_than_the_inputs_is_the_same_number():
+    """Full maps (8 x 6 x 6 = 288 numbers for 40 inputs) take the n x n route; the feature-space
+    formula, written out here, must give the same value, for related and unrelated maps."""
+    g = torch.Generator().manual_seed(1)
+    before = torch.randn(40, 8, 6, 6, generator=g)
+    for after in (before + 0.5 * torch.randn(40, 8, 6, 6, generator=g), torch.randn(40, 3, 10, 10, generator=g)):
+        x, y = (a.double().flatten(1) for a in (before, after))
+        x, y = x - x.mean(0), y - y.mean(0)
+        by_features = float((y.T @ x).norm() ** 2 / ((x.T @ x).norm() * (y.T @ y).norm()))
+        assert tl.linear_cka(before, after) == pytest.approx(by_features, rel=1e-9)
+    assert 0.5 < tl.linear_cka(before, before + 0.5 * torch.randn(40, 8, 6, 6, generator=g)) < 1
+    assert tl.linear_cka(before, 2.0 * before) == pytest.approx(1.0)
+
+
 def test_plots_return_figures(setup):
     model, weights, _, test = setup
     first = model.backbone.features[0][0].weight                      # 32 filters

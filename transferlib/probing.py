@@ -88,7 +88,8 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 
     ``CKA = ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` on column-centred matrices;
     1 means the same representation up to rotation and scale, 0 means unrelated. Activations
-    that are the same for every input give ``nan``, with a note saying why.
+    that are the same for every input give ``nan``, with a note saying why. Full maps (``pool=False``)
+    are flattened; wider than there are inputs, the same CKA comes from ``<Xc Xc^T, Yc Yc^T>`` (n x n).
 
     >>> linear_cka(before["features.18"], after["features.18"])     # e.g. 0.85
     """
@@ -97,19 +98,19 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     if x.shape[0] < 2:
         raise ValueError(f"CKA compares how inputs sit relative to each other, so it needs at least 2 rows (inputs); "
                          f"got {x.shape[0]}. A few hundred give a stable value.")
-    x = x.double().flatten(1)
-    y = y.double().flatten(1)
+    x, y = x.double().flatten(1), y.double().flatten(1)
     if not (x.isfinite().all() and y.isfinite().all()):
         raise ValueError("The activations hold NaN or inf (a diverged run?): CKA cannot compare them. Check the "
                          "model's weights first.")
-    x = x - x.mean(0)
-    y = y - y.mean(0)
+    x, y = x - x.mean(0), y - y.mean(0)
     constant = [name for name, a in (("first", x), ("second", y)) if not a.abs().max() > 0]
     if constant:
         print(f"linear_cka: the {' and '.join(constant)} activations are constant (collapsed): CKA is nan.")
         return math.nan
-    cross = (y.T @ x).norm() ** 2
-    return float(cross / ((x.T @ x).norm() * (y.T @ y).norm()))
+    if x.shape[1] + y.shape[1] > 2 * x.shape[0]:   # p x p would be the larger: 16,384 features, 500 inputs
+        x, y = x @ x.T, y @ y.T                     # ||Yc^T Xc||^2 = <XcXc^T, YcYc^T>, ||Xc^T Xc|| = ||XcXc^T||
+        return float((x * y).sum() / (x.norm() * y.norm()))
+    return float((y.T @ x).norm() ** 2 / ((x.T @ x).norm() * (y.T @ y).norm()))
 
 
 def _check_pair(pair: Any, name: str, classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
