@@ -11,8 +11,9 @@ with ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``: graded, never show
     python scripts/course.py instructors [--check] # docs/instructors.md's exercise table, from the lessons
 
 Why otter-grader (docs/instructors.md): it grades a notebook on the instructor's own machine
-with no server or database (``otter.api.grade_submission``), the same autograder zip runs on
-Gradescope, and its exception-based test files take our plain-``assert`` checks as they are.
+with no server or database (``otter.api.grade_submission``), and its exception-based test files
+take our plain-``assert`` checks as they are. The zips are for grading where the course is
+installed: they carry neither the library nor its data, so they do not run on Gradescope as built.
 """
 from __future__ import annotations
 
