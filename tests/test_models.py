@@ -269,6 +269,30 @@ def test_small_cnn_baseline():
         tl.SmallCNN(image_size=30)
 
 
+def test_small_cnn_is_channels_last_and_computes_the_same():
+    """SmallCNN stores its weights channels-last (faster small convolutions); the outputs are
+    those of the same weights in the default layout."""
+    import copy
+
+    torch.manual_seed(0)
+    model = tl.SmallCNN(1, 5, 28, width=16, global_pool=True).eval()
+    assert model.conv2[0].weight.is_contiguous(memory_format=torch.channels_last)
+    plain = copy.deepcopy(model)
+    for p in plain.parameters():
+        p.data = p.data.contiguous()
+    assert plain.conv2[0].weight.is_contiguous()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(model(x), plain(x), atol=1e-5)
+    flat = tl.SmallCNN(3, 6, 64).eval()
+    plain = copy.deepcopy(flat)
+    for p in plain.parameters():
+        p.data = p.data.contiguous()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(flat(x), plain(x), atol=1e-5)   # the flattened head reads maps in NCHW order
+
+
 def test_incomplete_hub_cache_fails_fast_offline(tmp_path):
     """A half-downloaded model (config but no weights) must not make transformers retry the network."""
     import subprocess
