@@ -274,23 +274,20 @@ def test_small_cnn_is_channels_last_and_computes_the_same():
     those of the same weights in the default layout."""
     import copy
 
+    def nchw_copy(model):
+        plain = copy.deepcopy(model)
+        for p in plain.parameters():
+            p.data = p.data.contiguous()
+        return plain
+
     torch.manual_seed(0)
-    model = tl.SmallCNN(1, 5, 28, width=16, global_pool=True).eval()
-    assert model.conv2[0].weight.is_contiguous(memory_format=torch.channels_last)
-    plain = copy.deepcopy(model)
-    for p in plain.parameters():
-        p.data = p.data.contiguous()
-    assert plain.conv2[0].weight.is_contiguous()
-    x = torch.randn(4, 1, 28, 28)
-    with torch.no_grad():
-        assert torch.allclose(model(x), plain(x), atol=1e-5)
-    flat = tl.SmallCNN(3, 6, 64).eval()
-    plain = copy.deepcopy(flat)
-    for p in plain.parameters():
-        p.data = p.data.contiguous()
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        assert torch.allclose(flat(x), plain(x), atol=1e-5)   # the flattened head reads maps in NCHW order
+    pooled, flat = tl.SmallCNN(1, 5, 28, width=16, global_pool=True).eval(), tl.SmallCNN(3, 6, 64).eval()
+    assert pooled.conv2[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert nchw_copy(pooled).conv2[0].weight.is_contiguous()
+    # the flattened head reads the maps in NCHW order whatever their layout
+    for model, x in ((pooled, torch.randn(4, 1, 28, 28)), (flat, torch.randn(2, 3, 64, 64))):
+        with torch.no_grad():
+            assert torch.allclose(model(x), nchw_copy(model)(x), atol=1e-5)
 
 
 def test_incomplete_hub_cache_fails_fast_offline(tmp_path):
