@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import binomtest
 
 import transferlib as tl
-from transferlib.stats import accuracy, choose, compare
+from transferlib.stats import accuracy, choose, choose_on_grid, compare
 
 
 @pytest.mark.parametrize("n, p", [(34, 0.85), (200, 0.8), (500, 0.93)])
@@ -81,6 +81,37 @@ def test_bad_correctness_is_refused():
         accuracy([0.2, 0.9])
     with pytest.raises(ValueError, match="one 0/1 value per test item"):
         accuracy([])
+
+
+def test_choose_notes_an_edge_only_when_it_wins_and_choose_on_grid_extends_once(capsys):
+    """A tie at the grid's edge shows no slope: no note, no extension. An edge that beats every other
+    value is extended once, one significant digit, `step` times further out, and never twice."""
+    val = tl.split_per_class(tl.load_dataset("digits", "train"), 10)[0]
+    assert choose([1e-4, 1e-3, 1e-2], lambda lr, v: 0.8, val) == 1e-4
+    assert capsys.readouterr().out == ""
+    calls = []
+
+    def peak_at(top):
+        def score(lr, v):
+            calls.append(lr)
+            return -abs(np.log10(lr) - np.log10(top))
+        return score
+
+    lr, scores = choose_on_grid([1e-4, 3e-4, 1e-3], peak_at(3e-3), val)
+    assert lr == 3e-3 and list(scores) == [1e-4, 3e-4, 1e-3, 3e-3] and calls == [1e-4, 3e-4, 1e-3, 3e-3]
+    assert "grid extended once to 0.003; chosen 0.003" in capsys.readouterr().out
+    lr, scores = choose_on_grid([1e-4, 3e-4, 1e-3], peak_at(1e-7), val)        # once, not twice
+    assert lr == 3e-5 and list(scores) == [3e-5, 1e-4, 3e-4, 1e-3]
+    assert capsys.readouterr().out == "grid extended once to 3e-05; chosen 3e-05\n"
+    calls.clear()
+    tie = {1e-4: 0.7, 3e-4: 0.7, 1e-3: 0.5}
+    lr, scores = choose_on_grid([1e-4, 3e-4, 1e-3], lambda lr, v: tie[lr], val)
+    assert lr == 1e-4 and scores == tie and capsys.readouterr().out == ""
+    lr, scores = choose_on_grid([1e-3, 1e-2], peak_at(1.0), val)               # two values: no edge to read
+    assert lr == 1e-2 and len(scores) == 2
+    with pytest.raises(ValueError, match="choose_on_grid.. was given a test split"):
+        choose_on_grid([1, 2, 3], lambda o, v: o, tl.load_dataset("digits", "test"))
+    assert tl.stats.choose_on_grid is choose_on_grid
 
 
 def test_choosing_on_a_test_split_is_refused_and_on_validation_allowed():

@@ -29,8 +29,9 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
 - ``recipes``     ``lr_find``, gradual unfreezing, LP-FT
 - ``features``    extract once, cache, train heads and probes on the cache
 - ``probing``     activations by layer, linear CKA, probes by depth
-- ``choosing``    choices made on validation only (``tl.stats.choose``), and a validation split taken
-                  out of a few-shot budget (``split_budget``)
+- ``choosing``    choices made on validation only (``tl.stats.choose``; ``choose_on_grid`` extends a grid
+                  once past an edge that wins), and a validation split taken out of a few-shot budget
+                  (``split_budget``)
 - ``intervals``   an accuracy with its interval over seeds and items, the bootstrap, the difference a test
                   on n items can detect and the items a difference needs
 - ``stats``       paired verdicts, equivalence, Holm; it hands on ``intervals``' names too, so that lessons

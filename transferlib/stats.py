@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 
 from .checks import check_confidence, check_correct, check_number
-from .choosing import choose
+from .choosing import choose, choose_on_grid
 from .intervals import (POWER, RESAMPLES, Estimate, accuracy, bootstrap, detectable_difference, half_width,
                         items_needed, rule_of_three, variances)
 
 __all__ = ["Estimate", "Paired", "Comparison", "accuracy", "compare", "holm", "detectable_difference",
-           "items_needed", "choose", "bootstrap", "check_names", "RESAMPLES", "POWER"]
+           "items_needed", "choose", "choose_on_grid", "bootstrap", "check_names", "RESAMPLES", "POWER"]
 
 
 @dataclass(frozen=True)
