@@ -103,7 +103,6 @@ def test_choose_notes_an_edge_only_when_it_wins_and_choose_on_grid_extends_once(
     lr, scores = choose_on_grid([1e-4, 3e-4, 1e-3], peak_at(1e-7), val)        # once, not twice
     assert lr == 3e-5 and list(scores) == [3e-5, 1e-4, 3e-4, 1e-3]
     assert capsys.readouterr().out == "grid extended once to 3e-05; chosen 3e-05\n"
-    calls.clear()
     tie = {1e-4: 0.7, 3e-4: 0.7, 1e-3: 0.5}
     lr, scores = choose_on_grid([1e-4, 3e-4, 1e-3], lambda lr, v: tie[lr], val)
     assert lr == 1e-4 and scores == tie and capsys.readouterr().out == ""
