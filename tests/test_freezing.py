@@ -149,3 +149,33 @@ def test_replace_head_on_a_loaded_model():
     assert model.num_classes == 4 and model.num_features == 1280
     with pytest.raises(TypeError, match="Don't know where the classifier"):
         tl.replace_head(nn.Sequential(nn.Linear(3, 3)), 2)
+
+
+def test_adapt_batchnorm_averages_only_the_statistics_that_will_update():
+    """AdaBN: the last block's statistics become the data's plain mean and variance; frozen blocks,
+    weights, modes and momenta are untouched, and no random numbers are drawn (the head's dropout)."""
+    torch.manual_seed(0)
+    model, _ = tl.build_classifier("mobilenet_v2", 3, pretrained=False)
+    tl.freeze_all_but_last(model, 2)                       # features.18 and the head train
+    model.train()
+    frozen_bn, last_bn = model.backbone.features[0][1], model.backbone.features[18][1]
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    frozen_before = frozen_bn.running_mean.clone()
+    x = torch.randn(12, 3, 32, 32) * 3 + 1
+    from helpers import LabelledTensors
+
+    loader = tl.make_loader(LabelledTensors(x, torch.arange(12) % 3, 3), 4)   # 3 batches of 4
+    rng, modes = torch.get_rng_state(), [m.training for m in model.modules()]
+    tl.adapt_batchnorm(model, loader)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert torch.equal(frozen_bn.running_mean, frozen_before)
+    assert [m.training for m in model.modules()] == modes                 # every module's own mode back
+    with torch.no_grad():                                   # the last block's input, on all 12 images
+        inputs = model.backbone.features[:18].eval()(x)
+        conv_out = model.backbone.features[18][0](inputs)
+    batch_means = conv_out.reshape(3, 4, *conv_out.shape[1:]).mean(dim=(1, 3, 4))   # per batch, per channel
+    assert torch.allclose(last_bn.running_mean, batch_means.mean(0), atol=1e-5)        # a plain average
+    assert last_bn.momentum == 0.1 and int(last_bn.num_batches_tracked) == 3
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())
+    with pytest.raises(ValueError, match="no batches"):
+        tl.adapt_batchnorm(model, [])

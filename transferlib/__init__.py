@@ -20,7 +20,7 @@ One concept per module, read in this order (README.md's table, and ``__all__`` b
 - ``yourdata``    your own image folders and CSV files
 - ``transforms``  preprocessing from the weights, for any image
 - ``text``        tokenizer batches for BERT-family models
-- ``freezing``    blocks, freeze / unfreeze, the BatchNorm policy, ``summary``
+- ``freezing``    blocks, freeze / unfreeze, the BatchNorm policy, AdaBN, ``summary``
 - ``heads``       a new classifier on a pretrained backbone
 - ``records``     ``History``, ``Evaluation`` and ``Prediction``
 - ``checkpoints`` checkpoint files and the best-weights copy
@@ -70,7 +70,7 @@ from .catalogue import list_datasets, load_dataset
 from .yourdata import ImageFiles, list_images, load_image_folder, load_text_csv
 from .transforms import image_transform, preprocessing
 from .text import text_loader
-from .freezing import blocks, freeze, freeze_all_but_last, summary, unfreeze
+from .freezing import adapt_batchnorm, blocks, freeze, freeze_all_but_last, summary, unfreeze
 from .heads import Classifier, build_classifier, build_text_classifier, make_head, replace_head
 from .records import Evaluation, History, Prediction
 from .checkpoints import load_checkpoint, save_checkpoint
@@ -117,7 +117,7 @@ __all__ = [
     "image_transform", "preprocessing",
     "text_loader",
     # freezing, heads
-    "blocks", "freeze", "freeze_all_but_last", "summary", "unfreeze",
+    "blocks", "freeze", "freeze_all_but_last", "summary", "unfreeze", "adapt_batchnorm",
     "Classifier", "build_classifier", "build_text_classifier", "make_head", "replace_head",
     # records, checkpoints, training, recipes
     "Evaluation", "History", "Prediction",

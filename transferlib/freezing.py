@@ -9,7 +9,8 @@ BatchNorm policy:
 (it uses and keeps its running mean and variance) even after ``model.train()``.
 Otherwise ``model.train()`` silently re-enables the statistics updates and the "frozen"
 backbone drifts towards the new data (pytorch/pytorch#86590). Pass ``train_bn=True`` to
-let frozen BatchNorm layers update their statistics anyway.
+let frozen BatchNorm layers update their statistics anyway. :func:`adapt_batchnorm`
+re-estimates the statistics that will update, on your data, before training (AdaBN).
 
     >>> model, _ = build_classifier("mobilenet_v2", num_classes=6)
     >>> freeze_all_but_last(model, 1)            # only the head trains
@@ -22,9 +23,13 @@ import numbers
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
-__all__ = ["Block", "blocks", "freeze", "unfreeze", "freeze_all_but_last", "summary", "Summary"]
+from .devices import batches, device_of, mode
+
+__all__ = ["Block", "blocks", "freeze", "unfreeze", "freeze_all_but_last", "adapt_batchnorm", "summary",
+           "Summary"]
 
 _BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
@@ -187,6 +192,37 @@ def _set_bn_frozen(bn: nn.Module, frozen: bool) -> None:
 def bn_is_frozen(bn: nn.Module) -> bool:
     """True when this BatchNorm layer keeps its running statistics fixed in training."""
     return getattr(bn, "transferlib_frozen", False)
+
+
+def adapt_batchnorm(model: nn.Module, data: Iterable, progress: bool = False) -> nn.Module:
+    """AdaBN (Li et al., 2016): the running statistics of every BatchNorm layer that will update in
+    training, re-estimated as the plain average over ``data``'s batches. Weights and frozen layers
+    are untouched, and nothing else runs in training mode (no dropout, no random numbers drawn).
+
+    Fit a probe *after* this when fine-tuning will update the statistics: fitted under ImageNet's,
+    it meets other features from the first step (lesson 3).
+
+    >>> unfreeze(model)                          # statistics update: re-estimate them first
+    >>> adapt_batchnorm(model, train_loader)
+    """
+    layers = [m for m in model.modules() if isinstance(m, _BATCHNORM) and m.track_running_stats
+              and not bn_is_frozen(m)]
+    if layers and not len(data):
+        raise ValueError("adapt_batchnorm got no batches: pass the training loader (or dataset batches) "
+                         "whose statistics the BatchNorm layers should learn.")
+    momenta = [bn.momentum for bn in layers]
+    with mode(model, training=False), torch.no_grad():     # every module's own mode comes back after
+        for bn in layers:
+            bn.reset_running_stats()
+            bn.momentum = None             # a cumulative average over the batches, not a moving one
+            bn.train()
+        try:
+            for x, _ in batches(data, device_of(model), "AdaBN", progress) if layers else []:
+                model(x)
+        finally:
+            for bn, momentum in zip(layers, momenta):
+                bn.momentum = momentum
+    return model
 
 
 # Summary --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from .checkpoints import copy_weights
 from .checks import bad_label, check_batch, check_number
 from .devices import device_of, mode, to_device
-from .freezing import freeze_all_but_last, unfreeze
+from .freezing import adapt_batchnorm, freeze, freeze_all_but_last, unfreeze
 from .progress import progress_bar
 from .records import History
 from .checks import check_loader
@@ -136,8 +136,13 @@ def lp_ft(model: nn.Module, train: DataLoader, val: DataLoader | None, probe_epo
     """LP-FT: fit the head on the frozen backbone, then fine-tune everything (or
     ``unfreeze_blocks``) from that head at a lower rate.
 
+    The BatchNorm statistics that fine-tuning will update are re-estimated on ``train`` first
+    (:func:`adapt_batchnorm`), so the probe is fitted on the features fine-tuning starts from.
+
     >>> history = lp_ft(model, train_loader, val_loader, probe_epochs=5, finetune_epochs=5)
     """
+    freeze(model)                                          # set up as fine-tuning will train,
+    adapt_batchnorm(unfreeze(model, unfreeze_blocks), train)   # and those statistics re-estimated
     freeze_all_but_last(model, 1)
     history = fit(model, train, val, probe_epochs, probe_lr, **fit_kwargs)
     if history.interrupted:
