@@ -207,7 +207,9 @@ def adapt_batchnorm(model: nn.Module, data: Iterable, progress: bool = False) ->
     """
     layers = [m for m in model.modules() if isinstance(m, _BATCHNORM) and m.track_running_stats
               and not bn_is_frozen(m)]
-    if layers and not len(data):
+    if not layers:
+        return model
+    if not len(data):
         raise ValueError("adapt_batchnorm got no batches: pass the training loader (or dataset batches) "
                          "whose statistics the BatchNorm layers should learn.")
     momenta = [bn.momentum for bn in layers]
@@ -217,7 +219,7 @@ def adapt_batchnorm(model: nn.Module, data: Iterable, progress: bool = False) ->
             bn.momentum = None             # a cumulative average over the batches, not a moving one
             bn.train()
         try:
-            for x, _ in batches(data, device_of(model), "AdaBN", progress) if layers else []:
+            for x, _ in batches(data, device_of(model), "AdaBN", progress):
                 model(x)
         finally:
             for bn, momentum in zip(layers, momenta):
