@@ -473,3 +473,23 @@ def test_fit_trains_in_train_mode_validates_in_eval_mode_and_gives_every_mode_ba
     assert seen["validate"] == ({(False,) * n} if val else set())
     assert seen["on_epoch"] == {(True,) * n}
     assert {name: m.training for name, m in model.named_modules()} == came_in
+
+
+def test_lp_ft_re_estimates_the_statistics_fine_tuning_will_update_before_its_probe(monkeypatch):
+    torch.manual_seed(0)
+    model, _ = tl.build_classifier("mobilenet_v2", 3, pretrained=False)
+    from helpers import LabelledTensors
+
+    data = tl.make_loader(LabelledTensors(torch.randn(8, 3, 32, 32), torch.arange(8) % 3, 3), 4)
+    seen = []
+
+    def spy(m, loader, **kwargs):
+        seen.append((loader, [b.name for b in tl.blocks(m) if b.num_trainable]))
+        return adapt_batchnorm(m, loader, **kwargs)
+
+    adapt_batchnorm = tl.recipes.adapt_batchnorm
+    monkeypatch.setattr(tl.recipes, "adapt_batchnorm", spy)
+    tl.lp_ft(model, data, None, probe_epochs=1, finetune_epochs=1, progress=False,
+             unfreeze_blocks=["backbone.features.18", "head"])
+    assert len(seen) == 1 and seen[0][0] is data
+    assert seen[0][1] == ["backbone.features.18", "head"]    # set up as fine-tuning trains, not more
