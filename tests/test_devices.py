@@ -150,3 +150,16 @@ def test_peak_memory_measures_what_a_block_holds():
     with tl.PeakMemory() as idle:
         pass
     assert idle.mb < 32
+
+
+def test_image_batches_come_channels_last_on_the_cpu_with_the_same_numbers():
+    images = torch.randn(6, 3, 8, 8)
+    data = tl.make_loader(torch.utils.data.TensorDataset(images, torch.zeros(6, dtype=torch.long)), 3)
+    got = [x for x, _ in tl.devices.batches(data, torch.device("cpu"), progress=False)]
+    assert all(x.is_contiguous(memory_format=torch.channels_last) for x in got)
+    assert torch.equal(torch.cat(got), images)                      # a layout, not a change of values
+    conv = nn.Conv2d(3, 4, 3).eval()                                  # the model keeps its own layout
+    torch.testing.assert_close(conv(got[0]), conv(images[:3]), rtol=1e-5, atol=1e-6)
+    assert conv.weight.is_contiguous()
+    flat = tl.make_loader(torch.utils.data.TensorDataset(torch.randn(4, 5), torch.zeros(4)), 2)
+    assert all(x.is_contiguous() for x, _ in tl.devices.batches(flat, progress=False))   # not images: as given

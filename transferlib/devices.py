@@ -87,6 +87,10 @@ def batches(loader: Iterable, device: torch.device | None = None, desc: str = ""
             progress: bool = True) -> Iterator[tuple[Any, Any]]:
     """``for x, y in loader``, with ``x`` moved to ``device`` and a progress bar.
 
+    A batch of images on the CPU comes channels-last (the same numbers, stored pixel by pixel):
+    oneDNN's convolutions run faster that way, 1.7-2x for MobileNetV2's features and 1.2-1.4x for
+    its training steps on 2 cores (``bench/channels_last.py``). The model is not touched.
+
     The bar counts batches (``total=len(loader)``) rather than wrapping the loader: wrapping a
     DataLoader in ``tqdm.auto`` creates its iterator twice. It vanishes when the loop ends.
     """
@@ -97,7 +101,10 @@ def batches(loader: Iterable, device: torch.device | None = None, desc: str = ""
                                 "Give each item a label (a dataset's item is (input, label)); for texts use "
                                 "text_loader(dataset, tokenizer), which yields (tokens, labels).")
             x, y = batch
-            yield (x if device is None else to_device(x, device)), y
+            x = x if device is None else to_device(x, device)
+            if torch.is_tensor(x) and x.ndim == 4 and x.is_floating_point() and x.device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y
             bar.update()
 
 
