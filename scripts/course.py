@@ -360,9 +360,11 @@ def stored_minutes(nb: nbformat.NotebookNode) -> float | None:
 
 def learner_minutes(nb: nbformat.NotebookNode) -> tuple[int, str]:
     """An estimate of a learner's time on a lesson, rounded to 5 minutes, and how it was reached:
-    prose at 150 words a minute, code at 10 lines a minute, 10 minutes an exercise, plus the stored run."""
+    prose at 150 words a minute, code at 10 lines a minute, 10 minutes an exercise, plus the stored run.
+    The code is the student copy's: the learner writes the solutions (the 10 minutes an exercise) and
+    never sees the hidden tests."""
     words = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
-    lines = sum(len(c.source.splitlines()) for c in nb.cells if c.cell_type == "code")
+    lines = sum(len(c.source.splitlines()) for c in student_copy(nb, "").cells if c.cell_type == "code")
     n, run = len(exercises(nb)), stored_minutes(nb) or 0.0
     total = 5 * round((words / 150 + lines / 10 + 10 * n + run) / 5)
     return total, (f"{words:,} words of prose at 150 a minute, {lines} lines of code at 10 a minute, {n} "
