@@ -140,20 +140,26 @@ def _transform_repr(transform: Any) -> str:
     return text
 
 
+# Changed whenever the library changes how it computes features, so that no cache file computed
+# the old way is reused: its numbers differ in the last digits, enough to move a chaotic choice.
+EXTRACTION = "channels-last image batches on the CPU (2026-12-07)"
+
+
 def cached_features(backbone: nn.Module, dataset: Dataset, key: str | None = None, batch_size: int = 16,
                     tokenizer: Any = None, progress: bool = True) -> Features:
     """Like :func:`extract_features`, but stored in :func:`cache_dir` as safetensors and reused.
 
     The file name is a hash of the backbone's weights, the dataset (content, labels,
-    transform) and the tokenizer's name, unless you give a ``key``. A damaged file is
-    deleted and computed again, with a note.
+    transform), the tokenizer's name and :data:`EXTRACTION` (how the library computes
+    features: files from an older way are not reused), unless you give a ``key``. A damaged
+    file is deleted and computed again, with a note.
 
     >>> feats, labels = cached_features(model.backbone, with_transform(train, weights.transforms()))
     """
     from safetensors.torch import load_file, save_file
 
     if key is None:
-        parts = [fingerprint(backbone), fingerprint(dataset), getattr(tokenizer, "name_or_path", "")]
+        parts = [fingerprint(backbone), fingerprint(dataset), getattr(tokenizer, "name_or_path", ""), EXTRACTION]
         key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
     path = cache_dir() / "features" / f"{key}.safetensors"
     if path.exists():
