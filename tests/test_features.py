@@ -64,6 +64,14 @@ def test_cache_is_reused_and_never_stale(setup, tmp_path):
     assert len(list((tmp_path / "features").glob("*.safetensors"))) == 6
 
 
+def test_features_computed_another_way_are_not_reused(setup, tmp_path, monkeypatch):
+    model, _, _, test = setup
+    tl.cached_features(model.backbone, test, progress=False)
+    monkeypatch.setattr(tl.features, "EXTRACTION", "a later way of computing features")
+    tl.cached_features(model.backbone, test, progress=False)
+    assert len(list((tmp_path / "features").glob("*.safetensors"))) == 2
+
+
 def test_heads_and_probe_on_cached_features(setup):
     model, _, train, test = setup
     f, y = tl.cached_features(model.backbone, train, progress=False)

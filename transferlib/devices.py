@@ -88,7 +88,7 @@ def batches(loader: Iterable, device: torch.device | None = None, desc: str = ""
     """``for x, y in loader``, with ``x`` moved to ``device`` and a progress bar.
 
     A batch of images on the CPU comes channels-last (the same numbers, stored pixel by pixel):
-    oneDNN's convolutions run faster that way, 1.7-2x for MobileNetV2's features and 1.2-1.4x for
+    oneDNN's convolutions run faster that way, 1.1-2x for MobileNetV2's features and 1.1-1.5x for
     its training steps on 2 cores (``bench/channels_last.py``). The model is not touched.
 
     The bar counts batches (``total=len(loader)``) rather than wrapping the loader: wrapping a
